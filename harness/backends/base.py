@@ -1,0 +1,77 @@
+"""The backend seam: a batch of chat conversations plus sampling settings -> completions."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+
+Message = dict[str, str]
+Conversation = list[Message]
+OnResult = Callable[[int, "Completion"], None]
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """What determines a completion besides the model and the prompt (part of the cache key)."""
+
+    max_new_tokens: int = 1024
+    temperature: float = 0.0
+    top_p: float = 1.0
+    stop: tuple[str, ...] = ()
+    seed: int = 0
+    top_logprobs: int = 0  # >0: return the first token's top log-probabilities (judges)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "stop", tuple(self.stop))
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Completion:
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    finish_reason: str = "stop"
+    top_logprobs: list[dict[str, float]] | None = None  # per generated token, first few
+    error: str | None = None  # set when the call failed after retries; never cached
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    calls: int = 0
+    failures: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)
+
+    def add(self, c: Completion) -> None:
+        self.calls += 1
+        self.prompt_tokens += c.prompt_tokens
+        self.completion_tokens += c.completion_tokens
+        self.failures += 0 if c.ok else 1
+
+
+class Backend(ABC):
+    """Generates completions; `fingerprint` names everything about the model that changes outputs."""
+
+    name: str
+    fingerprint: str
+
+    @abstractmethod
+    def generate(
+        self,
+        conversations: Sequence[Conversation],
+        params: SamplingParams,
+        on_result: OnResult | None = None,
+    ) -> list[Completion]:
+        """Complete every conversation; call `on_result(i, completion)` as each one is done."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release engines, sessions or GPU memory."""

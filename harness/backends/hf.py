@@ -1,0 +1,124 @@
+"""transformers backend: batched greedy/sampled generation with left padding, CPU or GPU."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from harness.backends import fingerprint_for
+from harness.backends.base import Backend, Completion, Conversation, OnResult, SamplingParams
+from harness.backends.weights import local_path
+from harness.registry import ModelSpec
+
+
+def render_prompt(tokenizer, spec: ModelSpec, conversation: Conversation) -> str:
+    """Apply the model's chat template (or none), adding the registry's system prompt if set."""
+    if spec.system_prompt and conversation[0]["role"] != "system":
+        conversation = [{"role": "system", "content": spec.system_prompt}, *conversation]
+    if (
+        spec.chat_template == "none"
+        or tokenizer.chat_template is None
+        and spec.chat_template == "auto"
+    ):
+        return "\n\n".join(m["content"] for m in conversation)
+    template = None if spec.chat_template == "auto" else spec.chat_template
+    return tokenizer.apply_chat_template(
+        conversation, tokenize=False, add_generation_prompt=True, chat_template=template
+    )
+
+
+def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
+    """Truncate at the first stop string; whether one was found."""
+    cuts = [i for i in (text.find(s) for s in stop) if i >= 0]
+    return (text[: min(cuts)], True) if cuts else (text, False)
+
+
+class HFBackend(Backend):
+    name = "hf"
+
+    def __init__(
+        self, spec: ModelSpec, batch_size: int = 16, device: str | None = None, dtype: str = "auto"
+    ):
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.spec = spec
+        self.batch_size = batch_size
+        self.fingerprint = fingerprint_for(spec, "hf")
+        path = local_path(spec)
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        kwargs = {"revision": spec.revision, "trust_remote_code": spec.trust_remote_code}
+        self.tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        torch_dtype = (
+            dtype
+            if dtype != "auto"
+            else (torch.bfloat16 if self.device == "cuda" else torch.float32)
+        )
+        self.model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype, **kwargs)
+        self.model.to(self.device).eval()
+
+    @torch.inference_mode()
+    def generate(
+        self,
+        conversations: Sequence[Conversation],
+        params: SamplingParams,
+        on_result: OnResult | None = None,
+    ) -> list[Completion]:
+        prompts = [render_prompt(self.tokenizer, self.spec, c) for c in conversations]
+        lengths = [len(self.tokenizer(p, add_special_tokens=False).input_ids) for p in prompts]
+        order = sorted(range(len(prompts)), key=lambda i: -lengths[i])  # similar lengths batch well
+        results: list[Completion | None] = [None] * len(prompts)
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start : start + self.batch_size]
+            for i, completion in zip(
+                batch, self._generate_batch([prompts[i] for i in batch], params)
+            ):
+                results[i] = completion
+                if on_result:
+                    on_result(i, completion)
+        return results  # type: ignore[return-value]
+
+    def _generate_batch(self, prompts: list[str], params: SamplingParams) -> list[Completion]:
+        enc = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+        enc = enc.to(self.device)
+        sample = params.temperature > 0
+        if sample:
+            torch.manual_seed(params.seed)
+        out = self.model.generate(
+            **enc,
+            max_new_tokens=params.max_new_tokens,
+            do_sample=sample,
+            temperature=params.temperature if sample else None,
+            top_p=params.top_p if sample else None,
+            top_k=None,
+            stop_strings=list(params.stop) or None,
+            tokenizer=self.tokenizer if params.stop else None,
+            pad_token_id=self.tokenizer.pad_token_id,
+        )
+        new = out[:, enc.input_ids.shape[1] :]
+        completions = []
+        eos = self._eos_ids()
+        for row, mask in zip(new, enc.attention_mask):
+            ids = row.tolist()
+            n = next((k + 1 for k, t in enumerate(ids) if t in eos), len(ids))
+            text, stopped = cut_at_stop(
+                self.tokenizer.decode(ids[:n], skip_special_tokens=True), params.stop
+            )
+            hit_eos = bool(ids) and ids[n - 1] in eos
+            completions.append(
+                Completion(
+                    text=text,
+                    prompt_tokens=int(mask.sum()),
+                    completion_tokens=n,
+                    finish_reason="stop" if (stopped or hit_eos) else "length",
+                )
+            )
+        return completions
+
+    def _eos_ids(self) -> set[int]:
+        ids = self.model.generation_config.eos_token_id
+        ids = ids if isinstance(ids, list) else [ids]
+        return {i for i in [*ids, self.tokenizer.eos_token_id] if i is not None}

@@ -1,0 +1,221 @@
+"""`python -m harness`: run suites, score existing responses, list models."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from harness.errors import HarnessError
+from harness.paths import default_store
+from harness.suites import SUITES
+
+EPILOG = """examples:
+  python -m harness run --suite ifeval                     # embedded SmolLM2-135M on CPU
+  python -m harness run --suite ifeval --model qwen2-7b-instruct --backend vllm
+  python -m harness run --suite ifeval --model ./checkpoints/ecd-sft-dpo --limit 50
+  python -m harness score --suite ifeval --responses responses.jsonl
+  python -m harness models
+
+Runs are resumable: generations are cached in the store (default $ECD_HARNESS_HOME/store.sqlite)
+under model fingerprint + conversation + sampling + suite version; rerun a killed command and only
+the missing generations are made."""
+
+
+def _add_run(sub) -> None:
+    p = sub.add_parser(
+        "run",
+        help="generate and score a suite for one model",
+        description="Generate responses for a suite with a model and score them. Results go to "
+        "the store and, with --output, to a JSON file.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--suite", required=True, help=f"one of: {', '.join(SUITES)}")
+    p.add_argument(
+        "--model",
+        default="smollm2-135m-instruct",
+        help="registry name (see `models`), local checkpoint dir or HF id "
+        "(default: the embedded smollm2-135m-instruct)",
+    )
+    p.add_argument(
+        "--backend", choices=("hf", "vllm", "openai"), help="default: the registry entry's, else hf"
+    )
+    p.add_argument("--base-url", help="OpenAI-compatible endpoint for --backend openai")
+    p.add_argument("--limit", type=int, help="only the first N items (quick checks)")
+    p.add_argument("--batch-size", type=int, default=16, help="hf backend batch size (default 16)")
+    p.add_argument(
+        "--concurrency",
+        type=int,
+        default=16,
+        help="parallel requests for the openai backend (default 16)",
+    )
+    p.add_argument("--max-new-tokens", type=int, help="default: the registry entry's sampling")
+    p.add_argument("--temperature", type=float, help="default: the entry's (0 = greedy)")
+    p.add_argument(
+        "--data-dir",
+        help="local benchmark data (default: $ECD_HARNESS_DATA, then the "
+        "HF hub, then the installed data wheel)",
+    )
+    p.add_argument(
+        "--output",
+        type=Path,
+        help="write a results JSON (config, versions, metrics, per-item records)",
+    )
+    _add_common(p)
+
+
+def _add_score(sub) -> None:
+    p = sub.add_parser(
+        "score",
+        help="score responses made elsewhere",
+        description="Score existing responses without generating. IFEval takes the official "
+        "{prompt, response} JSONL or lm-eval's samples_ifeval_*.jsonl.",
+    )
+    p.add_argument("--suite", required=True, help=f"one of: {', '.join(SUITES)}")
+    p.add_argument("--responses", type=Path, required=True, help="the responses file")
+    p.add_argument("--data-dir", help="local benchmark data (as for `run`)")
+    p.add_argument("--output", type=Path, help="write a results JSON")
+    p.add_argument("--quiet", action="store_true", help="no table")
+
+
+def _add_common(p) -> None:
+    p.add_argument(
+        "--store",
+        type=Path,
+        default=None,
+        help="SQLite store (default: $ECD_HARNESS_STORE or $ECD_HARNESS_HOME/store.sqlite)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bars or table")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m harness",
+        description="Evaluate chat models on instruction-following suites, reproducibly and "
+        "resumably.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_run(sub)
+    _add_score(sub)
+    sub.add_parser("models", help="list the registry (baselines, 70B references, your checkpoints)")
+    return parser
+
+
+def cmd_models(args) -> int:
+    from harness.registry import load_registry
+
+    print(f"{'name':28} {'group':9} {'params':>7} {'backend':7} source")
+    for spec in load_registry().values():
+        size = f"{spec.params_b:g}B" if spec.params_b else "-"
+        print(f"{spec.name:28} {spec.group:9} {size:>7} {spec.backend:7} {spec.source}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from harness.backends import make_backend
+    from harness.registry import resolve_model
+    from harness.runner import RunConfig, execute, results_payload, sampling_for, write_json_atomic
+    from harness.store import open_store
+    from harness.suites import get_suite
+
+    suite = get_suite(args.suite)
+    spec = resolve_model(args.model)
+    backend = args.backend or spec.backend
+    options = {
+        "hf": {"batch_size": args.batch_size},
+        "openai": {"base_url": args.base_url, "concurrency": args.concurrency},
+    }.get(backend, {})
+    if backend == "openai":  # fail on a missing key before any work
+        make_backend(spec, backend, **options)
+    params = sampling_for(spec, max_new_tokens=args.max_new_tokens, temperature=args.temperature)
+    items = suite.load(args.data_dir)
+    if args.limit:
+        items = items[: args.limit]
+    store_path = args.store or default_store()
+    store = open_store(store_path)
+    config = RunConfig(
+        suite=suite.name,
+        model=spec.name,
+        backend=backend,
+        sampling=params.as_dict(),
+        limit=args.limit,
+        data_source=suite.source,
+        store=str(store_path),
+        backend_options=options,
+    )
+    run_id, result = execute(
+        suite,
+        items,
+        spec,
+        backend,
+        params,
+        store,
+        config,
+        lambda: make_backend(spec, backend, **options),
+        progress=not args.quiet,
+    )
+    if args.output:
+        write_json_atomic(args.output, results_payload(run_id, config, result))
+    if not args.quiet:
+        print_table(spec.name, suite, result, run_id)
+    return 0
+
+
+def cmd_score(args) -> int:
+    from harness.runner import results_payload, write_json_atomic
+    from harness.suites import get_suite
+
+    suite = get_suite(args.suite)
+    if not hasattr(suite, "read_responses"):
+        raise HarnessError(f"suite {suite.name!r} does not score a responses file")
+    if not args.responses.is_file():
+        raise HarnessError(f"responses file {args.responses} not found")
+    items, responses = suite.read_responses(args.responses, suite.load(args.data_dir))
+    result = suite.score(items, responses)
+    if args.output:
+        config = {
+            "suite": suite.name,
+            "responses": str(args.responses),
+            "data_source": suite.source,
+        }
+        write_json_atomic(args.output, results_payload(None, config, result))
+    if not args.quiet:
+        print_table(args.responses.name, suite, result, None)
+    return 0
+
+
+def print_table(model: str, suite, result, run_id: str | None) -> None:
+    n = len(result.records)
+    print(f"\n{suite.name} | {model} | {n} items" + (f" | run {run_id}" if run_id else ""))
+    for name in suite.metrics:
+        if name in result.metrics:
+            value = result.metrics[name]
+            shown = f"{100 * value:6.2f}" if isinstance(value, float) else str(value)
+            print(f"  {name:28} {shown}")
+    for note in result.notes:
+        print(f"  note: {note}")
+
+
+COMMANDS = {"run": cmd_run, "score": cmd_score, "models": cmd_models}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except HarnessError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            "interrupted: rerun the same command to resume; finished generations are saved",
+            file=sys.stderr,
+        )
+        return 130
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1

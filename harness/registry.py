@@ -1,0 +1,125 @@
+"""Model registry: named entries from YAML (shipped + user), or any HF id / local directory."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from dataclasses import asdict, dataclass, field, fields
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from harness.errors import HarnessError
+from harness.paths import home
+
+BACKENDS = ("hf", "vllm", "openai")
+GROUPS = ("embedded", "baseline", "reference", "ecd", "judge", "user")
+_HF_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
+
+
+@dataclass
+class ModelSpec:
+    """One model: where its weights are, how to prompt it, and how to run it by default."""
+
+    name: str
+    source: str
+    params_b: float | None = None
+    group: str = "user"
+    backend: str = "hf"
+    chat_template: str = "auto"
+    system_prompt: str | None = None
+    sampling: dict = field(default_factory=dict)
+    base_url: str | None = None
+    revision: str | None = None
+    trust_remote_code: bool = False
+    notes: str = ""
+    meta: dict = field(default_factory=dict)  # e.g. training provenance of an ECD checkpoint
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise HarnessError(
+                f"model {self.name!r}: unknown backend {self.backend!r}; use one of {', '.join(BACKENDS)}"
+            )
+        if self.group not in GROUPS:
+            raise HarnessError(
+                f"model {self.name!r}: unknown group {self.group!r}; use one of {', '.join(GROUPS)}"
+            )
+
+    @property
+    def is_local(self) -> bool:
+        return self.source.startswith("pkg:") or Path(self.source).expanduser().is_dir()
+
+
+def _parse(entries: dict, origin: str) -> dict[str, ModelSpec]:
+    if not isinstance(entries, dict):
+        raise HarnessError(f"{origin}: expected a mapping 'models: {{name: entry}}'")
+    known = {f.name for f in fields(ModelSpec)}
+    specs = {}
+    for name, entry in entries.items():
+        if not isinstance(entry, dict) or "source" not in entry:
+            raise HarnessError(f"{origin}: model {name!r} needs a mapping with a 'source'")
+        unknown = set(entry) - known
+        if unknown:
+            raise HarnessError(
+                f"{origin}: model {name!r} has unknown keys {sorted(unknown)}; known: {sorted(known)}"
+            )
+        specs[name] = ModelSpec(name=name, **{k: v for k, v in entry.items() if k != "name"})
+    return specs
+
+
+def _load_yaml(text: str, origin: str) -> dict[str, ModelSpec]:
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
+        raise HarnessError(f"{origin}: not valid YAML ({str(e).splitlines()[0]})") from None
+    return _parse(data.get("models", {}), origin)
+
+
+def user_registry_path() -> Path:
+    return Path(os.environ.get("ECD_HARNESS_REGISTRY") or home() / "registry.yaml")
+
+
+def load_registry() -> dict[str, ModelSpec]:
+    """Shipped entries, then the user's (trained checkpoints), the latter overriding by name."""
+    shipped = resources.files("harness").joinpath("models.yaml").read_text()
+    specs = _load_yaml(shipped, "harness/models.yaml")
+    user = user_registry_path()
+    if user.exists():
+        specs.update(_load_yaml(user.read_text(), str(user)))
+    return specs
+
+
+def resolve_model(name_or_path: str) -> ModelSpec:
+    """A registry name, a local checkpoint directory or an HF hub id."""
+    specs = load_registry()
+    if name_or_path in specs:
+        return specs[name_or_path]
+    path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").exists():
+            raise HarnessError(f"model directory {path} has no config.json; point at a checkpoint")
+        return ModelSpec(name=path.name, source=str(path.resolve()))
+    if path.exists():
+        raise HarnessError(f"model {name_or_path!r} is a file; point at a checkpoint directory")
+    if _HF_ID.match(name_or_path):
+        return ModelSpec(name=name_or_path, source=name_or_path)
+    raise HarnessError(
+        f"unknown model {name_or_path!r}: not a registry name (see `python -m harness models`), "
+        "a local checkpoint directory or an HF id like org/name"
+    )
+
+
+def register(spec: ModelSpec) -> Path:
+    """Add or replace a user entry (atomic write), so `--model NAME` finds it."""
+    path = user_registry_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = yaml.safe_load(path.read_text()) if path.exists() else None
+    data = data or {"models": {}}
+    entry = {k: v for k, v in asdict(spec).items() if k != "name" and v not in (None, {}, "")}
+    data["models"][spec.name] = entry
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as f:
+        yaml.safe_dump(data, f, sort_keys=False)
+    os.replace(f.name, path)
+    return path

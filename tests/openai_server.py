@@ -1,0 +1,154 @@
+"""A real OpenAI-compatible HTTP server on loopback, for tests and benchmarks.
+
+`responder(body) -> str | dict` makes the reply text (a dict may also carry `top_logprobs`, a list
+of {token: logprob} per generated token). Faults are injected at set rates from a seeded RNG:
+429, 500, timeout (the reply is held past the client's timeout), malformed JSON, empty content.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+FAULTS = ("429", "500", "timeout", "malformed", "empty")
+
+
+def echo(body: dict) -> str:
+    """Default reply: deterministic text derived from the last user message."""
+    return "Reply: " + body["messages"][-1]["content"][:200]
+
+
+class OpenAIServer:
+    def __init__(
+        self,
+        responder: Callable[[dict], str | dict] = echo,
+        faults: dict[str, float] | None = None,
+        latency: float = 0.0,
+        hang: float = 3.0,
+        seed: int = 0,
+    ):
+        unknown = set(faults or {}) - set(FAULTS)
+        if unknown:
+            raise ValueError(f"unknown faults {unknown}; known: {FAULTS}")
+        self.responder = responder
+        self.faults = faults or {}
+        self.latency = latency
+        self.hang = hang
+        self.rng = random.Random(seed)
+        self.lock = threading.Lock()
+        self.outcomes: Counter[str] = Counter()
+        self.requests: list[dict] = []
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    @property
+    def calls(self) -> int:
+        return sum(self.outcomes.values())
+
+    def __enter__(self) -> OpenAIServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def _draw_fault(self) -> str | None:
+        with self.lock:
+            x = self.rng.random()
+        edge = 0.0
+        for name in FAULTS:
+            edge += self.faults.get(name, 0.0)
+            if x < edge:
+                return name
+        return None
+
+    def _handler(self):
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args) -> None:  # keep test output clean
+                pass
+
+            def _send(self, status: int, payload: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def do_GET(self) -> None:
+                self._send(200, json.dumps({"object": "list", "data": []}).encode())
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if server.latency:
+                    time.sleep(server.latency)
+                fault = server._draw_fault()
+                with server.lock:
+                    server.outcomes[fault or "ok"] += 1
+                    server.requests.append(body)
+                if fault == "429":
+                    return self._send(429, b'{"error": {"message": "rate limited"}}')
+                if fault == "500":
+                    return self._send(500, b'{"error": {"message": "server error"}}')
+                if fault == "timeout":
+                    time.sleep(server.hang)
+                    return self._send(504, b'{"error": {"message": "too late"}}')
+                if fault == "malformed":
+                    return self._send(200, b'{"id": "x", "choices": [')
+                reply = "" if fault == "empty" else server.responder(body)
+                self._send(200, json.dumps(completion(body, reply)).encode())
+
+        return Handler
+
+
+def completion(body: dict, reply: str | dict) -> dict:
+    text = reply if isinstance(reply, str) else reply["content"]
+    logprobs = None
+    if body.get("logprobs") and isinstance(reply, dict) and reply.get("top_logprobs"):
+        logprobs = {
+            "content": [
+                {
+                    "token": max(step, key=step.get),
+                    "logprob": max(step.values()),
+                    "bytes": None,
+                    "top_logprobs": [
+                        {"token": t, "logprob": lp, "bytes": None} for t, lp in step.items()
+                    ],
+                }
+                for step in reply["top_logprobs"]
+            ]
+        }
+    prompt_tokens = sum(len(m["content"].split()) for m in body["messages"])
+    return {
+        "id": "chatcmpl-loopback",
+        "object": "chat.completion",
+        "created": 0,
+        "model": body["model"],
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "stop",
+                "logprobs": logprobs,
+                "message": {"role": "assistant", "content": text},
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": len(text.split()),
+            "total_tokens": prompt_tokens + len(text.split()),
+        },
+    }
