@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -13,7 +14,14 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from harness.backends import Backend, Completion, Conversation, SamplingParams, fingerprint_for
+from harness.backends import (
+    Backend,
+    Completion,
+    Conversation,
+    SamplingParams,
+    Usage,
+    fingerprint_for,
+)
 from harness.registry import ModelSpec
 from harness.store import Store, cache_key
 from harness.suites import Suite, SuiteResult
@@ -58,6 +66,8 @@ class CachedGenerator:
     make_backend: Callable[[], Backend]
     progress: bool = True
     calls: int = 0
+    hits: int = 0  # conversations answered from the store
+    usage: Usage = field(default_factory=Usage)  # tokens and failures of the calls made here
     _backend: Backend | None = field(default=None, repr=False)
 
     def __call__(
@@ -85,6 +95,9 @@ class CachedGenerator:
         todo = list({k: i for i, k in reversed(list(enumerate(keys))) if k not in cached}.values())[
             ::-1
         ]  # first index of each missing key
+        if self.progress:
+            print(f"{desc}: {len(keys) - len(todo)} of {len(keys)} found in the store, "
+                  f"{len(todo)} to generate", file=sys.stderr)
         if todo:
             self._backend = self._backend or self.make_backend()
             bar = tqdm(
@@ -120,6 +133,7 @@ class CachedGenerator:
                         ]
                     )
                 self.calls += 1
+                self.usage.add(c)
                 bar.update(1)
 
             fresh = self._backend.generate([conversations[i] for i in todo], params, done)

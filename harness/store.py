@@ -208,7 +208,7 @@ class Store:
         with self.transaction() as db:
             db.executemany(
                 "INSERT OR REPLACE INTO scores VALUES (?,?,?)",
-                [(run_id, str(r["id"]), json.dumps(r, ensure_ascii=False)) for r in records],
+                ((run_id, str(r["id"]), json.dumps(r, ensure_ascii=False)) for r in records),
             )
             db.execute(
                 "UPDATE runs SET status='finished', metrics=?, finished_at=? WHERE id=?",

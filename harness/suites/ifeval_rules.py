@@ -6,22 +6,76 @@ invalid (e.g. `keywords:letter_frequency` with letter "#") picks one with the `r
 prompt: `random.seed("ifeval:<key>")` before each prompt's checks and `DetectorFactory.seed = 0`.
 Every verdict is still one the reference can produce, and it is the same on every run and under
 every PYTHONHASHSEED.
+
+The checkers count sentences, words and capitalised words with NLTK. The reference scores were made
+with nltk 3.8/3.9; nltk 3.10 counts differently on ordinary model output (curly quotes, em dashes,
+emoji, a leading apostrophe), so we give the checkers the 3.8/3.9 counting whatever nltk is installed.
 """
 
 from __future__ import annotations
 
 import random
+import re
+import types
 from collections import defaultdict
 from dataclasses import dataclass
 
-from harness.suites.punkt_offline import install_punkt
+from nltk.tokenize.destructive import NLTKWordTokenizer
+
+from harness.suites.punkt_offline import as_re, install_punkt, sentence_tokenizer
 
 install_punkt()
 
 import langdetect  # noqa: E402
+from lm_eval.tasks.ifeval import instructions_util  # noqa: E402
 from lm_eval.tasks.ifeval import utils as reference  # noqa: E402
 
 langdetect.DetectorFactory.seed = 0
+
+
+def _treebank_rules(rules: list) -> list:
+    """nltk 3.10's Treebank rules as nltk 3.8/3.9 had them (`re` engine, old apostrophe rule).
+
+    nltk 3.10 added en/em dash splitting ("NOT—EVER" became two capitalised words, not one) and
+    splits a leading apostrophe from any word ("'TIS" no longer yields the token "'T").
+    """
+    kept = []
+    for pattern, repl in rules:
+        if pattern.pattern == r"[\u2012-\u2015]":
+            continue
+        if pattern.pattern.startswith(r"(?i)(?<!\w)(\')"):
+            kept.append((re.compile(r"(?i)(\')(?!re|ve|ll|m|t|s|d|n)(\w)\b", re.U), r"\1 \2"))
+            continue
+        kept.append((as_re(pattern), repl))
+    return kept
+
+
+class _ReferenceTreebank(NLTKWordTokenizer):
+    STARTING_QUOTES = _treebank_rules(NLTKWordTokenizer.STARTING_QUOTES)
+    ENDING_QUOTES = _treebank_rules(NLTKWordTokenizer.ENDING_QUOTES)
+    PUNCTUATION = _treebank_rules(NLTKWordTokenizer.PUNCTUATION)
+    PARENS_BRACKETS = _treebank_rules([NLTKWordTokenizer.PARENS_BRACKETS])[0]
+    DOUBLE_DASHES = _treebank_rules([NLTKWordTokenizer.DOUBLE_DASHES])[0]
+
+
+_treebank = _ReferenceTreebank()
+
+
+def word_tokenize(text: str) -> list[str]:
+    """`nltk.word_tokenize` as nltk 3.8/3.9 tokenized (capital_word_frequency counts these)."""
+    return [t for s in sentence_tokenizer().tokenize(text) for t in _treebank.tokenize(s)]
+
+
+def count_words(text: str) -> int:
+    """`instructions_util.count_words` with `re`'s \\w (nltk 3.10's `regex` \\w skips "¾" and
+    counts emoji joiners)."""
+    return len(re.findall(r"\w+", text))
+
+
+# The checkers reach NLTK only through these names of instructions_util.
+instructions_util._get_sentence_tokenizer = sentence_tokenizer
+instructions_util.count_words = count_words
+instructions_util.nltk = types.SimpleNamespace(word_tokenize=word_tokenize)
 
 
 @dataclass

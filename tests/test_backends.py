@@ -1,0 +1,122 @@
+"""Backends on real components: the embedded model through transformers, and the OpenAI client
+against a real HTTP server on loopback (faults injected there)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from harness.backends import SamplingParams, make_backend
+from harness.errors import HarnessError
+from harness.registry import ModelSpec, resolve_model
+from harness.runner import CachedGenerator
+from harness.store import Store
+from tests.openai_server import OpenAIServer
+
+PROMPTS = [
+    "Name three primary colors.",
+    "Write one sentence about the sea.",
+    "What is 2 + 2? Answer with a number.",
+    "List two fruits, comma separated, and nothing else at all please.",
+]
+
+
+@pytest.fixture(scope="module")
+def smol(embedded_model_dir):
+    return make_backend(resolve_model("smollm2-135m-instruct"), "hf", batch_size=4)
+
+
+def convs(prompts):
+    return [[{"role": "user", "content": p}] for p in prompts]
+
+
+def test_hf_batched_equals_one_at_a_time(smol):
+    params = SamplingParams(max_new_tokens=12)
+    batched = smol.generate(convs(PROMPTS), params)
+    smol.batch_size = 1
+    try:
+        single = smol.generate(convs(PROMPTS), params)
+    finally:
+        smol.batch_size = 4
+    assert [c.text for c in batched] == [c.text for c in single]
+    assert all(c.text.strip() for c in batched)
+    assert all(0 < c.completion_tokens <= 12 for c in batched)
+
+
+def test_hf_stop_strings_and_lengths(smol):
+    plain = smol.generate(convs(PROMPTS[:1]), SamplingParams(max_new_tokens=20))[0]
+    word = plain.text.split()[1]
+    stopped = smol.generate(convs(PROMPTS[:1]), SamplingParams(max_new_tokens=20, stop=(word,)))[0]
+    assert stopped.text == plain.text[: plain.text.find(word)]
+    assert stopped.finish_reason == "stop"
+    short = smol.generate(convs(PROMPTS[:1]), SamplingParams(max_new_tokens=3))[0]
+    assert short.finish_reason == "length" and short.completion_tokens == 3
+
+
+def test_hf_eos_ends_generation(smol):
+    c = smol.generate(convs(["Reply with just the word yes."]), SamplingParams(max_new_tokens=64))[
+        0
+    ]
+    assert c.finish_reason == "stop" and c.completion_tokens < 64
+    assert "<|im_end|>" not in c.text
+
+
+def openai_backend(server, **kw):
+    spec = ModelSpec(name="loop", source="loop-model", backend="openai")
+    return make_backend(spec, "openai", base_url=server.base_url, backoff=0.01, timeout=1.0, **kw)
+
+
+def test_openai_retries_through_faults(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret-123")
+    faults = {"429": 0.15, "500": 0.15, "timeout": 0.05, "malformed": 0.1}
+    with OpenAIServer(faults=faults, hang=1.5, seed=1) as server:
+        out = openai_backend(server, concurrency=8, max_retries=8).generate(
+            convs([f"q{i}" for i in range(40)]), SamplingParams(max_new_tokens=8)
+        )
+    assert [c.text for c in out] == [f"Reply: q{i}" for i in range(40)]
+    assert all(c.ok for c in out)
+    assert sum(server.outcomes[f] for f in faults) > 0 and server.outcomes["ok"] == 40
+
+
+def test_openai_gives_up_with_a_reason():
+    with OpenAIServer(faults={"500": 1.0}) as server:
+        out = openai_backend(server, max_retries=2).generate(convs(["q"]), SamplingParams())
+    assert not out[0].ok and "after 3 attempts" in out[0].error and "500" in out[0].error
+    assert server.calls == 3
+
+
+def test_openai_concurrency_limit_and_cache(tmp_path, monkeypatch):
+    """Parallel up to the limit; a second pass is served from the store with zero calls."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret-123")
+    store = Store(tmp_path / "s.sqlite")
+    with OpenAIServer(latency=0.2) as server:
+        backend = openai_backend(server, concurrency=10)
+        gen = CachedGenerator(store, backend.fingerprint, "t@1", lambda: backend, progress=False)
+        start = time.perf_counter()
+        first = gen(convs([f"q{i}" for i in range(30)]), SamplingParams())
+        took = time.perf_counter() - start
+        assert server.calls == 30
+        assert took < 30 * 0.2 / 2, "requests should overlap"
+        again = gen(convs([f"q{i}" for i in range(30)]), SamplingParams())
+        assert server.calls == 30
+    assert [c.text for c in again] == [c.text for c in first]
+    assert b"sk-test-secret-123" not in (tmp_path / "s.sqlite").read_bytes()
+
+
+def test_openai_key_required_for_the_real_api(monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    with pytest.raises(HarnessError, match="OPENAI_API_KEY is not set"):
+        make_backend(ModelSpec(name="gpt-4", source="gpt-4", backend="openai"))
+
+
+def test_vllm_missing_is_a_clear_error():
+    pytest.importorskip("torch")
+    try:
+        import vllm  # noqa: F401
+    except ImportError:
+        with pytest.raises(HarnessError, match=r"pip install -e '\.\[gpu\]'"):
+            make_backend(resolve_model("smollm2-135m-instruct"), "vllm")
+    else:
+        pytest.skip("vllm is installed here")

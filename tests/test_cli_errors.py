@@ -1,0 +1,166 @@
+"""Bad input: a one-line error naming the problem, exit status 2, and the store left unchanged."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+
+import pytest
+
+from harness.cli import main
+from harness.store import Store
+
+
+@pytest.fixture
+def store(tmp_path):
+    """A store with one finished run in it, to show that failed commands leave it byte-identical."""
+    path = tmp_path / "store.sqlite"
+    s = Store(path)
+    s.finish_run(s.start_run("ifeval", "m", "fp", {}), {"acc": 1.0}, [{"id": "1"}])
+    s.close()
+    return path
+
+
+def digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
+
+
+def run_cli(args, capsys):
+    code = main(args)
+    err = capsys.readouterr().err.strip()
+    return code, err
+
+
+def ifeval_dir(tmp_path, lines):
+    folder = tmp_path / "bench" / "ifeval"
+    folder.mkdir(parents=True)
+    (folder / "input_data.jsonl").write_text("\n".join(lines) + "\n")
+    return folder.parent
+
+
+GOOD = json.dumps(
+    {"key": 1, "prompt": "Say hi.", "instruction_id_list": ["punctuation:no_comma"], "kwargs": [{}]}
+)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "--suite", "nope"], "unknown suite 'nope'"),
+        (["run", "--suite", "ifeval", "--model", "no-such-model"], "unknown model 'no-such-model'"),
+        (["run", "--suite", "ifeval", "--backend", "tgi"], "unknown backend 'tgi'"),
+        (["run", "--suite", "ifeval", "--data-dir", "/nonexistent/dir"], "does not exist"),
+        (["score", "--suite", "ifeval", "--responses", "/nonexistent.jsonl"], "not found"),
+    ],
+)
+def test_bad_arguments(args, message, store, capsys):
+    before = digest(store)
+    code, err = run_cli([*args, *(["--store", str(store)] if args[0] == "run" else [])], capsys)
+    assert code == 2
+    assert err.startswith("error: ") and message in err and "\n" not in err
+    assert digest(store) == before
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        ([], "holds no records"),
+        ([GOOD, "{not json"], "input_data.jsonl:2: not valid JSON"),
+        ([json.dumps({"key": 1, "prompt": "x"})], "missing field(s) instruction_id_list, kwargs"),
+        (
+            [GOOD.replace("punctuation:no_comma", "punctuation:no_semicolons")],
+            "unknown instruction 'punctuation:no_semicolons'",
+        ),
+    ],
+)
+def test_bad_data_file(lines, message, tmp_path, store, capsys):
+    before = digest(store)
+    bench = ifeval_dir(tmp_path, lines)
+    if not lines:
+        (bench / "ifeval" / "input_data.jsonl").write_text("")
+    code, err = run_cli(
+        ["run", "--suite", "ifeval", "--data-dir", str(bench), "--store", str(store)], capsys
+    )
+    assert code == 2 and message in err and "\n" not in err
+    assert digest(store) == before
+
+
+def test_missing_data_file(tmp_path, store, capsys):
+    (tmp_path / "empty").mkdir()
+    code, err = run_cli(
+        ["run", "--suite", "ifeval", "--data-dir", str(tmp_path / "empty"), "--store", str(store)],
+        capsys,
+    )
+    assert code == 2 and "input_data.jsonl not found" in err
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"prompt": "Say hi."}', 'expected {"prompt", "response"}'),
+        ('{"prompt": "not an ifeval prompt", "response": "x"}', "not an IFEval prompt"),
+        ('{"prompt": "Say hi.", "response": 3}', "response is not a string"),
+        ("[1, 2]", "expected a JSON object"),
+    ],
+)
+def test_malformed_responses_file(content, message, tmp_path, capsys):
+    bench = ifeval_dir(tmp_path, [GOOD])
+    responses = tmp_path / "responses.jsonl"
+    responses.write_text(content + "\n")
+    out = tmp_path / "out.json"
+    code, err = run_cli(
+        [
+            "score",
+            "--suite",
+            "ifeval",
+            "--responses",
+            str(responses),
+            "--data-dir",
+            str(bench),
+            "--output",
+            str(out),
+        ],
+        capsys,
+    )
+    assert code == 2 and message in err and "\n" not in err
+    assert not out.exists()
+
+
+def test_unreadable_store(tmp_path, capsys):
+    bogus = tmp_path / "store.sqlite"
+    bogus.write_bytes(b"garbage that is not sqlite" * 10)
+    before = digest(bogus)
+    code, err = run_cli(["run", "--suite", "ifeval", "--limit", "1", "--store", str(bogus)], capsys)
+    assert code == 2 and "not a SQLite database" in err
+    assert digest(bogus) == before
+
+
+def test_error_exit_from_a_real_process(tmp_path):
+    """The module entry point itself: one line on stderr, status 2, no traceback."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness", "run", "--suite", "nope"], capture_output=True, text=True
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "error: unknown suite 'nope'; choose from " + proc.stderr.split("choose from ")[1].strip()
+    ]
+
+
+def test_help_explains(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", "--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    for flag in (
+        "--model",
+        "--backend",
+        "--limit",
+        "--batch-size",
+        "--max-new-tokens",
+        "--data-dir",
+        "--output",
+        "resumable",
+    ):
+        assert flag in out
