@@ -8,9 +8,11 @@ of {token: logprob} per generated token). Faults are injected at set rates from 
 from __future__ import annotations
 
 import json
+import math
 import random
 import threading
 import time
+import zlib
 from collections import Counter
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,6 +23,31 @@ FAULTS = ("429", "500", "timeout", "malformed", "empty")
 def echo(body: dict) -> str:
     """Default reply: deterministic text derived from the last user message."""
     return "Reply: " + body["messages"][-1]["content"][:200]
+
+
+def judge_or_echo(body: dict) -> str | dict:
+    """A stand-in judge that also serves as the model under test, deterministic per prompt.
+
+    Log-probability requests (alpaca_eval's annotator) get a first token "m"/"M" with top
+    log-probabilities; prompts asking for "[[rating]]" (FastChat) get "Rating: [[k]]", k in 1..10;
+    anything else gets `echo`.
+    """
+    prompt = body["messages"][-1]["content"]
+    h = zlib.crc32(prompt.encode())
+    if body.get("logprobs"):
+        p = (h % 1000 + 1) / 1002  # P("m") in (0, 1)
+        token = "m" if p >= 0.5 else "M"
+        return {"content": token, "top_logprobs": [{"m": math.log(p), "M": math.log(1 - p)}]}
+    if "[[rating]]" in body["messages"][0]["content"] + prompt:
+        return f"The answer is adequate. Rating: [[{h % 10 + 1}]]"
+    return echo(body)
+
+
+class _Listener(ThreadingHTTPServer):
+    """A listen backlog for many concurrent clients: the default (5) drops connection attempts
+    beyond it, and each dropped SYN costs the client a 1 s retransmit."""
+
+    request_queue_size = 1024
 
 
 class OpenAIServer:
@@ -43,7 +70,7 @@ class OpenAIServer:
         self.lock = threading.Lock()
         self.outcomes: Counter[str] = Counter()
         self.requests: list[dict] = []
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.httpd = _Listener(("127.0.0.1", 0), self._handler())
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 

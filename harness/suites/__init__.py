@@ -11,6 +11,8 @@ __all__ = ["SUITES", "Suite", "SuiteResult", "get_suite"]
 
 SUITES = {
     "ifeval": "harness.suites.ifeval:IFEval",
+    "mt_bench": "harness.suites.mt_bench:MTBench",
+    "alpaca_eval": "harness.suites.alpaca_eval:AlpacaEval",
 }
 
 

@@ -1,0 +1,50 @@
+"""Reply parsers: FastChat's `[[rating]]` and alpaca_eval's first-token log-probability preference."""
+
+from __future__ import annotations
+
+import ast
+import math
+import re
+
+from harness.backends import Completion
+from harness.judges.base import ParseError
+
+# FastChat llm_judge/common.py: one_score_pattern, then its backup.
+RATING = re.compile(r"\[\[(\d+\.?\d*)\]\]")
+RATING_BACKUP = re.compile(r"\[(\d+\.?\d*)\]")
+
+
+def fastchat_rating(c: Completion) -> dict:
+    """FastChat's single-answer rule: the first `[[x]]`, else the first `[x]`; none is a failure
+    (FastChat records it as score -1)."""
+    match = RATING.search(c.text) or RATING_BACKUP.search(c.text)
+    if not match:
+        snippet = c.text[-80:].replace("\n", " ") if c.text else "empty reply"
+        raise ParseError(f"no [[rating]] in reply ({snippet!r})")
+    return {"value": float(ast.literal_eval(match.group(1)))}
+
+
+def logprob_preference(
+    c: Completion, numerator_token: str, denominator_tokens: tuple[str, ...], is_binarize: bool
+) -> dict:
+    """alpaca_eval's `logprob_parser` on the first generated token's top log-probabilities:
+    2 - P(numerator) when not binarized, in [1, 2]."""
+    from alpaca_eval.completion_parsers import logprob_parser
+
+    if not c.top_logprobs:
+        raise ParseError("reply has no top_logprobs (does the endpoint support logprobs?)")
+    top = c.top_logprobs[0]
+    content = [{"top_logprobs": [{"token": t, "logprob": lp} for t, lp in top.items()]}]
+    (value,) = logprob_parser(
+        {"logprobs": {"content": content}},
+        numerator_token=numerator_token,
+        denominator_tokens=list(denominator_tokens),
+        is_binarize=is_binarize,
+        log_prob_index=0,
+    )
+    if value is None or math.isnan(value):
+        raise ParseError(
+            f"none of {list(dict.fromkeys([numerator_token, *denominator_tokens]))} in the first "
+            f"token's top log-probabilities {sorted(top)}"
+        )
+    return {"value": float(value), "top_logprobs": top}

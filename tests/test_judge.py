@@ -1,0 +1,125 @@
+"""The judge seam: parsing as FastChat does, caching, retries, failures kept with reasons, usage."""
+
+from __future__ import annotations
+
+import pytest
+from openai_server import OpenAIServer, judge_or_echo
+
+from harness.backends import Completion, SamplingParams
+from harness.errors import HarnessError
+from harness.judges import ParseError, Rubric, make_judge
+from harness.judges.parsers import fastchat_rating
+from harness.store import Store
+
+FAST = dict(backoff=0.01, timeout=0.5, max_retries=8)
+RUBRIC = Rubric("test-[[rating]]", SamplingParams(max_new_tokens=64), fastchat_rating)
+
+
+def ask(text: str) -> list[dict]:
+    return [
+        {"role": "system", "content": "Rate it as [[rating]]."},
+        {"role": "user", "content": text},
+    ]
+
+
+@pytest.mark.parametrize(
+    "reply, value",
+    [
+        ("Good answer. Rating: [[8]]", 8.0),
+        ("[[7.5]]", 7.5),
+        ("I give it [6] overall", 6.0),  # FastChat's fallback pattern
+        ("first [3], final verdict [[9]]", 9.0),  # [[x]] wins over an earlier [x]
+        ("[[10]] and later [[2]]", 10.0),  # the first match, as re.search finds it
+    ],
+)
+def test_fastchat_rating_follows_fastchat_patterns(reply, value):
+    assert fastchat_rating(Completion(reply)) == {"value": value}
+
+
+@pytest.mark.parametrize("reply", ["", "Rating: 8/10", "[[eight]]", "[[-1]]"])
+def test_fastchat_rating_rejects_what_fastchat_scores_minus_one(reply):
+    with pytest.raises(ParseError):
+        fastchat_rating(Completion(reply))
+
+
+def unparseable_for_bad(body: dict) -> str | dict:
+    if "BAD" in body["messages"][-1]["content"]:
+        return "I refuse to give a number."
+    return judge_or_echo(body)
+
+
+def test_judge_under_faults_scores_or_records_every_item_and_caches(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    prompts = [ask(f"question {i}" + (" BAD" if i % 7 == 0 else "")) for i in range(28)]
+    faults = {"429": 0.1, "500": 0.1, "timeout": 0.04, "malformed": 0.05, "empty": 0.08}
+    with OpenAIServer(unparseable_for_bad, faults=faults, hang=1.0, seed=3) as server:
+        judge = make_judge("gpt-4", store, base_url=server.base_url, progress=False, **FAST)
+        verdicts = judge.judge(prompts, RUBRIC)
+        assert set(server.outcomes) - {"ok"}, "the fault injection must have fired"
+        bad = [v for p, v in zip(prompts, verdicts) if "BAD" in p[-1]["content"]]
+        good = [v for p, v in zip(prompts, verdicts) if "BAD" not in p[-1]["content"]]
+        # a good prompt fails only if every reply to it was an injected empty one
+        assert all(1 <= v.value <= 10 if v.ok else "empty reply" in v.error for v in good)
+        assert sum(v.ok for v in good) >= len(good) - 2
+        assert all(not v.ok and "unparseable" in v.error and "3 attempts" in v.error for v in bad)
+        assert all(v.output in ("I refuse to give a number.", "") for v in bad)  # "" = empty fault
+        usage = judge.metrics()
+        assert usage["judge_failed"] == len(bad) + len(good) - sum(v.ok for v in good)
+        assert usage["judge_cached"] == 0
+        assert usage["judge_calls"] >= len(prompts) + 2 * len(bad)  # unparsed replies re-asked
+        assert usage["judge_prompt_tokens"] > 0 and usage["judge_cost_usd"] > 0  # gpt-4 prices
+
+        calls = server.calls
+        again = make_judge("gpt-4", store, base_url=server.base_url, progress=False, **FAST)
+        repeat = again.judge(prompts, RUBRIC)
+        assert server.calls == calls, "a second run must not call the judge"
+        assert [(v.value, v.error) for v in repeat] == [(v.value, v.error) for v in verdicts]
+        assert again.metrics()["judge_cached"] == len(prompts)
+    statuses = store.db.execute("SELECT status, COUNT(*) FROM judgments GROUP BY status")
+    ok = sum(v.ok for v in verdicts)
+    assert dict(statuses.fetchall()) == {"ok": ok, "failed": len(prompts) - ok}
+
+
+def test_reply_that_parses_on_a_second_ask_is_kept(tmp_path):
+    seen: dict[str, int] = {}
+
+    def flaky(body):
+        text = body["messages"][-1]["content"]
+        seen[text] = seen.get(text, 0) + 1
+        return "no score yet" if seen[text] == 1 else "Rating: [[4]]"
+
+    with OpenAIServer(flaky) as server:
+        judge = make_judge(
+            "judge/x",
+            Store(tmp_path / "s.sqlite"),
+            base_url=server.base_url,
+            progress=False,
+            **FAST,
+        )
+        (v,) = judge.judge([ask("once")], RUBRIC)
+        assert v.ok and v.value == 4.0 and server.calls == 2
+        assert judge.metrics()["judge_cost_usd"] is None  # unknown model: no price
+
+
+def test_transport_failure_is_reported_not_cached(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    with OpenAIServer(judge_or_echo, faults={"500": 1.0}) as server:
+        judge = make_judge(
+            "judge/x",
+            store,
+            base_url=server.base_url,
+            progress=False,
+            backoff=0.001,
+            timeout=0.5,
+            max_retries=1,
+        )
+        (v,) = judge.judge([ask("q")], RUBRIC)
+        assert not v.ok and "gave up after 2 attempts" in v.error
+    assert store.count("judgments") == 0  # a rerun asks again
+
+
+def test_missing_api_key_is_reported_before_any_call(tmp_path, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    with pytest.raises(HarnessError, match="OPENAI_API_KEY is not set"):
+        make_judge("gpt-4", Store(tmp_path / "s.sqlite"))
