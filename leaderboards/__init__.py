@@ -1,0 +1,1 @@
+"""Leaderboards: measured scores from the store beside published numbers, and paired comparisons."""

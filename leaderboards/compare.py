@@ -1,0 +1,193 @@
+"""`python -m harness compare A B`: is checkpoint B better than A, per suite, with paired statistics.
+
+A and B are model names (their latest run per suite) or run ids. Items are paired by id; only
+items both runs scored count. IFEval: prompt-level strict accuracy, paired bootstrap CI and
+McNemar's test. MT-Bench and AlpacaEval: paired bootstrap of the score difference.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from harness.errors import HarnessError
+from harness.store import Run, Store
+from leaderboards import stats
+from leaderboards.metrics import SUITE_METRICS
+from leaderboards.render import FORMATS, Table
+
+
+@dataclass
+class Comparison:
+    suite: str
+    metric: str
+    a: str  # run ids
+    b: str
+    result: stats.PairedResult
+    scale: float
+    only_a: int  # items scored in one run only (left out of the pairing)
+    only_b: int
+
+    def as_dict(self) -> dict:
+        r = self.result
+        return {
+            "suite": self.suite,
+            "metric": self.metric,
+            "run_a": self.a,
+            "run_b": self.b,
+            "n": r.n,
+            "a": r.a * self.scale,
+            "b": r.b * self.scale,
+            "delta": r.delta * self.scale,
+            "ci_low": r.ci_low * self.scale,
+            "ci_high": r.ci_high * self.scale,
+            "p_value": r.p_value,
+            "test": r.test,
+            "alpha": r.alpha,
+            "significant": r.significant,
+            "details": r.details,
+            "unpaired_items": {"only_a": self.only_a, "only_b": self.only_b},
+        }
+
+
+def resolve_run(store: Store, who: str, suite: str) -> Run | None:
+    """A run id (any suite: checked by the caller) or a model's latest finished run on `suite`."""
+    for run in store.runs():
+        if run.id == who:
+            return run
+    return store.latest_run(suite, who)
+
+
+def compare_runs(
+    store: Store,
+    run_a: Run,
+    run_b: Run,
+    n_boot: int = stats.N_BOOT,
+    seed: int = stats.SEED,
+    alpha: float = stats.ALPHA,
+) -> Comparison:
+    if run_a.suite != run_b.suite:
+        raise HarnessError(f"runs {run_a.id} and {run_b.id} are on different suites")
+    sm = SUITE_METRICS[run_a.suite]
+    items_a = sm.per_item(store.scores(run_a.id))
+    items_b = sm.per_item(store.scores(run_b.id))
+    common = [i for i in items_a if i in items_b]
+    if not common:
+        raise HarnessError(
+            f"{run_a.suite}: runs {run_a.id} and {run_b.id} share no items; compare runs of "
+            "the same suite data (same --limit)"
+        )
+    num_a, den_a = zip(*(items_a[i] for i in common))
+    num_b, den_b = zip(*(items_b[i] for i in common))
+    if sm.binary:
+        result = stats.paired_binary(num_a, num_b, n_boot, seed, alpha)
+    else:
+        result = stats.paired_bootstrap(num_a, den_a, num_b, den_b, n_boot, seed, alpha)
+    return Comparison(
+        sm.suite,
+        sm.metric,
+        run_a.id,
+        run_b.id,
+        result,
+        sm.item_scale,
+        len(items_a) - len(common),
+        len(items_b) - len(common),
+    )
+
+
+def compare(
+    store: Store,
+    a: str,
+    b: str,
+    suites: list[str] | None = None,
+    n_boot: int = stats.N_BOOT,
+    seed: int = stats.SEED,
+    alpha: float = stats.ALPHA,
+) -> list[Comparison]:
+    """One comparison per suite where both have a run (or per named suite, which must have both)."""
+    out = []
+    for suite in suites or list(SUITE_METRICS):
+        if suite not in SUITE_METRICS:
+            raise HarnessError(f"unknown suite {suite!r}; choose from {', '.join(SUITE_METRICS)}")
+        run_a, run_b = resolve_run(store, a, suite), resolve_run(store, b, suite)
+        if run_a is None or run_b is None:
+            if suites:
+                missing = a if run_a is None else b
+                raise HarnessError(
+                    f"no finished {suite} run for {missing!r} in {store.path}; run "
+                    f"`python -m harness run --suite {suite} --model {missing}` first"
+                )
+            continue
+        if run_a.suite != suite or run_b.suite != suite:
+            if suites and len(suites) == 1:
+                raise HarnessError(f"run {a if run_a.suite != suite else b} is not a {suite} run")
+            continue
+        out.append(compare_runs(store, run_a, run_b, n_boot, seed, alpha))
+    if not out:
+        raise HarnessError(
+            f"{a!r} and {b!r} have no suite in common in {store.path}; check the names with "
+            "`python -m leaderboards show`"
+        )
+    return out
+
+
+def comparison_table(a: str, b: str, comparisons: list[Comparison]) -> Table:
+    rows = []
+    for c in comparisons:
+        d = c.as_dict()
+        digits = 2 if c.suite == "mt_bench" else 1
+        rows.append(
+            [
+                c.suite,
+                str(d["n"]),
+                f"{d['a']:.{digits}f}",
+                f"{d['b']:.{digits}f}",
+                f"{d['delta']:+.{digits}f}",
+                f"[{d['ci_low']:+.{digits}f}, {d['ci_high']:+.{digits}f}]",
+                f"{d['p_value']:.3g}",
+                c.result.test,
+                "yes" if d["significant"] else "no",
+            ]
+        )
+    alpha = comparisons[0].result.alpha
+    return Table(
+        f"{b} vs {a} (delta = B - A)",
+        ["suite", "n", "A", "B", "delta", f"{100 * (1 - alpha):g}% CI", "p", "test", "significant"],
+        rows,
+        [f"A = {a}, B = {b}; significant: p < {alpha:g}; bootstrap seeded, paired by item id"],
+    )
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "compare",
+        help="compare two checkpoints per suite with paired statistics",
+        description="Paired comparison of B against A on the items both were scored on: the "
+        "difference B - A, its bootstrap CI, a p-value and whether it is significant. IFEval uses "
+        "McNemar's test on prompt-level strict accuracy; MT-Bench and AlpacaEval a paired "
+        "bootstrap. A and B are model names (latest run per suite) or run ids.",
+    )
+    p.add_argument("a", help="baseline: model name or run id")
+    p.add_argument("b", help="candidate: model name or run id")
+    p.add_argument("--suite", action="append", help="only this suite (repeatable)")
+    p.add_argument("--bootstrap", type=int, default=10000, help="resamples (default 10000)")
+    p.add_argument("--seed", type=int, default=stats.SEED, help="bootstrap seed (default 0)")
+    p.add_argument("--alpha", type=float, default=stats.ALPHA, help="level (default 0.05)")
+    p.add_argument("--format", choices=(*FORMATS, "json"), default="table")
+    p.add_argument("--store", help="SQLite store (default: the harness store)")
+
+
+def cmd_compare(args) -> int:
+    from leaderboards.board import open_existing_store
+
+    if args.bootstrap < 100:
+        raise HarnessError("--bootstrap must be at least 100 resamples")
+    if not 0 < args.alpha < 1:
+        raise HarnessError("--alpha must be between 0 and 1")
+    store = open_existing_store(args.store)
+    comparisons = compare(store, args.a, args.b, args.suite, args.bootstrap, args.seed, args.alpha)
+    if args.format == "json":
+        print(json.dumps([c.as_dict() for c in comparisons], indent=1))
+    else:
+        print(comparison_table(args.a, args.b, comparisons).render(args.format), end="")
+    return 0

@@ -1,0 +1,1 @@
+"""Reports: ablation tables (Markdown, HTML, LaTeX) and paper-ready figures from the run store."""

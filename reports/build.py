@@ -1,0 +1,351 @@
+"""Build an ablation report from the store: Markdown, a self-contained HTML page, LaTeX tables
+and figures (PDF + PNG). Everything is rendered in a scratch folder first and then moved into
+place, so a failure leaves the output folder as it was."""
+
+from __future__ import annotations
+
+import base64
+import html
+import os
+import re
+import shutil
+import tempfile
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.errors import HarnessError
+from harness.store import Run, Store
+from leaderboards.board import (
+    Entry,
+    collect,
+    combined_table,
+    fmt,
+    order_key,
+    select_runs,
+    suite_table,
+)
+from leaderboards.compare import compare_runs
+from leaderboards.metrics import SUITE_METRICS
+from leaderboards.render import Table
+from reports import figures, style
+from reports.spec import ReportSpec
+
+
+@dataclass
+class Report:
+    """What a built report holds, for callers and tests."""
+
+    out: Path
+    files: list[Path] = field(default_factory=list)
+    figures: dict[str, object] = field(default_factory=dict)  # name -> matplotlib Figure
+    tables: dict[str, Table] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def ifeval_categories(records: list[dict]) -> dict[str, tuple[float, int]]:
+    """Instruction-level strict accuracy per category (the part of the id before ':')."""
+    per: dict[str, list[bool]] = defaultdict(list)
+    for r in records:
+        for iid, ok in zip(r.get("instruction_id_list", []), r.get("strict", [])):
+            per[iid.split(":")[0]].append(bool(ok))
+    return {c: (sum(v) / len(v), len(v)) for c, v in sorted(per.items())}
+
+
+def _rounds(spec: ReportSpec, entries: list[Entry]) -> dict[str, float]:
+    found = {}
+    for e in entries:
+        if e.model in spec.ecd and isinstance(e.meta.get("rounds"), (int, float)):
+            found[e.model] = float(e.meta["rounds"])
+    found.update({m: float(r) for m, r in spec.rounds.items()})
+    return found
+
+
+def _ablation(
+    spec: ReportSpec, store: Store, runs: dict[tuple[str, str], Run]
+) -> tuple[list[figures.Delta], Table | None]:
+    base = spec.ablation_base
+    if not base:
+        return [], None
+    deltas, rows = [], []
+    for suite in spec.suites:
+        if (suite, base) not in runs:
+            continue
+        for model in spec.ecd:
+            if (suite, model) not in runs:
+                continue
+            c = compare_runs(
+                store, runs[(suite, base)], runs[(suite, model)], spec.bootstrap, spec.seed
+            )
+            d = c.as_dict()
+            deltas.append(
+                figures.Delta(model, suite, d["delta"], d["ci_low"], d["ci_high"], d["significant"])
+            )
+            digits = 2 if suite == "mt_bench" else 1
+            rows.append(
+                [
+                    model,
+                    SUITE_METRICS[suite].label,
+                    str(d["n"]),
+                    f"{d['delta']:+.{digits}f}",
+                    f"[{d['ci_low']:+.{digits}f}, {d['ci_high']:+.{digits}f}]",
+                    f"{d['p_value']:.3g}",
+                    c.result.test,
+                    "yes" if d["significant"] else "no",
+                ]
+            )
+    table = Table(
+        f"Ablation: ECD variants minus {base}",
+        ["variant", "suite", "n", "delta", "95% CI", "p", "test", "significant"],
+        rows,
+        [f"paired by item; bootstrap with {spec.bootstrap} resamples, seed {spec.seed}"],
+        label="tab:ablation",
+    )
+    return deltas, table if rows else None
+
+
+def _examples(spec: ReportSpec, store: Store, runs: dict[tuple[str, str], Run]) -> list[dict]:
+    """IFEval prompts where the compared models disagree first, with each model's response."""
+    models = [m for m in [spec.ablation_base, *spec.ecd] if m and ("ifeval", m) in runs]
+    if not models or spec.examples <= 0:
+        return []
+    records = {m: {r["id"]: r for r in store.scores(runs[("ifeval", m)].id)} for m in models}
+    ids = [i for i in records[models[0]] if all(i in records[m] for m in models)]
+    disagree = [i for i in ids if len({records[m][i].get("prompt_strict") for m in models}) > 1]
+    chosen = (disagree + [i for i in ids if i not in disagree])[: spec.examples]
+    return [
+        {
+            "id": i,
+            "prompt": records[models[0]][i].get("prompt", ""),
+            "instructions": records[models[0]][i].get("instruction_id_list", []),
+            "responses": [
+                (m, records[m][i].get("response", ""), bool(records[m][i].get("prompt_strict")))
+                for m in models
+            ],
+        }
+        for i in chosen
+    ]
+
+
+def _fence(text: str) -> str:
+    """A code fence longer than any backtick run inside, so the text cannot close it."""
+    ticks = "`" * max(3, 1 + max((len(r) for r in re.findall(r"`+", text)), default=0))
+    return f"{ticks}text\n{text}\n{ticks}"
+
+
+def _best(entries: list[Entry], suite: str, names: list[str]) -> Entry | None:
+    es = [e for e in entries if e.suite == suite and e.model in names and e.value is not None]
+    return max(es, key=lambda e: e.value) if es else None
+
+
+def _headline(spec: ReportSpec, entries: list[Entry]) -> list[str]:
+    """One sentence per suite: best ECD model vs best baseline and best reference."""
+    lines = []
+    for suite in spec.suites:
+        ours = _best(entries, suite, spec.ecd)
+        if ours is None:
+            continue
+        digits = 2 if suite == "mt_bench" else 1
+        parts = [
+            f"{SUITE_METRICS[suite].label}: best ECD model {ours.model} {fmt(ours.value, digits)}"
+        ]
+        for name, names in (
+            ("best baseline", spec.baselines),
+            ("best 70B reference", spec.references),
+        ):
+            e = _best(entries, suite, names)
+            if e is not None:
+                mark = " (published)" if e.published else ""
+                parts.append(f"{name} {e.model} {fmt(e.value, digits)}{mark}")
+        lines.append("; ".join(parts) + ".")
+    return lines
+
+
+CSS = """
+body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1100px;margin:2em auto;
+padding:0 1em;color:#111;line-height:1.45}
+table{border-collapse:collapse;margin:1em 0;font-size:0.9em}
+caption{font-weight:600;text-align:left;padding:0.3em 0}
+th,td{padding:0.25em 0.7em;border-bottom:1px solid #ddd;text-align:right}
+th:first-child,td:first-child{text-align:left}
+thead th{border-bottom:2px solid #333}
+.note{font-size:0.85em;color:#444}
+.wide{overflow-x:auto}
+figure{margin:1.5em 0}
+figure img{max-width:100%;border:1px solid #eee}
+pre{white-space:pre-wrap;word-wrap:break-word;background:#f6f6f6;padding:0.6em;font-size:0.85em}
+.pass{color:#009E73;font-weight:600}.fail{color:#D55E00;font-weight:600}
+"""
+
+
+def _html_page(
+    spec: ReportSpec,
+    summary: list[str],
+    tables: dict[str, Table],
+    figs: list[tuple[str, Path, str]],
+    examples: list[dict],
+    notes: list[str],
+) -> str:
+    e = html.escape
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
+        "img-src data:; style-src 'unsafe-inline'\">",
+        f"<title>{e(spec.title)}</title><style>{CSS}</style></head><body>",
+        f"<h1>{e(spec.title)}</h1>",
+    ]
+    parts += [f"<p>{e(s)}</p>" for s in summary]
+    parts += [f'<p class="note">{e(n)}</p>' for n in notes]
+    parts.append("<h2>Tables</h2>")
+    parts += [f'<div class="wide">{t.html()}</div>' for t in tables.values()]
+    parts.append("<h2>Figures</h2>")
+    for name, png, caption in figs:
+        data = base64.b64encode(png.read_bytes()).decode()
+        parts.append(
+            f'<figure id="{e(name)}"><img alt="{e(caption)}" src="data:image/png;base64,{data}">'
+            f"<figcaption>{e(caption)}</figcaption></figure>"
+        )
+    if examples:
+        parts.append("<h2>Example outputs (IFEval)</h2>")
+        for ex in examples:
+            parts.append(f"<h3>Prompt {e(ex['id'])}</h3><pre>{e(ex['prompt'])}</pre>")
+            parts.append(f'<p class="note">instructions: {e(", ".join(ex["instructions"]))}</p>')
+            for model, response, ok in ex["responses"]:
+                verdict = (
+                    '<span class="pass">pass</span>' if ok else '<span class="fail">fail</span>'
+                )
+                parts.append(
+                    f'<h4>{e(model)}: {verdict}</h4><pre class="response">{e(response)}</pre>'
+                )
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def _markdown(
+    spec: ReportSpec,
+    summary: list[str],
+    tables: dict[str, Table],
+    figs: list[tuple[str, Path, str]],
+    examples: list[dict],
+    notes: list[str],
+) -> str:
+    out = [f"# {spec.title}", ""]
+    out += [f"- {s}" for s in summary] + [""]
+    out += [f"> {n}" for n in notes] + ([""] if notes else [])
+    out += ["## Tables", ""] + [t.markdown() for t in tables.values()]
+    out += ["## Figures", ""]
+    out += [f"![{caption}](figures/{png.name})  \n*{caption}*\n" for _, png, caption in figs]
+    if examples:
+        out += ["## Example outputs (IFEval)", ""]
+        for ex in examples:
+            out += [f"### Prompt {ex['id']}", "", _fence(ex["prompt"]), ""]
+            for model, response, ok in ex["responses"]:
+                out += [f"**{model}**: {'pass' if ok else 'fail'}", "", _fence(response), ""]
+    return "\n".join(out) + "\n"
+
+
+def build_report(spec: ReportSpec, store: Store, out: Path) -> Report:
+    """Render every artefact of the report into `out` (created if needed)."""
+    if out.exists() and not out.is_dir():
+        raise HarnessError(f"--out {out} is a file; pass a folder for the report")
+    entries = collect(
+        store, spec.suites, spec.models, spec.runs, spec.published, spec.bootstrap, spec.seed
+    )
+    roles = {m: "baseline" for m in spec.baselines}
+    roles.update({m: "reference" for m in spec.references})
+    roles.update({m: "ecd" for m in spec.ecd})
+    for e in entries:  # the spec says what each model is in this report
+        e.group = roles.get(e.model, e.group)
+    entries.sort(key=order_key)
+    measured = {e.model for e in entries if not e.published}
+    missing = [m for m in spec.ecd if m not in measured]
+    if missing:
+        raise HarnessError(
+            f"no finished run in {store.path} for ECD model {missing[0]!r}; run "
+            f"`python -m harness run --suite ifeval --model {missing[0]}` or fix the spec"
+        )
+    runs = {(r.suite, r.model): r for r in select_runs(store, spec.suites, spec.models, spec.runs)}
+    report = Report(out)
+    tables = {"leaderboard": combined_table(entries, spec.suites)}
+    for suite in spec.suites:
+        if any(e.suite == suite for e in entries):
+            tables[suite] = suite_table(entries, suite)
+    deltas, ablation = _ablation(spec, store, runs)
+    if ablation is not None:
+        tables["ablation"] = ablation
+    report.tables = tables
+    suites_with_data = [s for s in spec.suites if any(e.suite == s for e in entries)]
+    categories = {
+        m: ifeval_categories(store.scores(runs[("ifeval", m)].id))
+        for m in spec.category_models
+        if ("ifeval", m) in runs
+    }
+    rounds = _rounds(spec, entries)
+    round_points: dict[str, list[tuple[float, float, float, float]]] = defaultdict(list)
+    for e in entries:
+        if e.model in rounds and not e.published and e.value is not None:
+            round_points[e.suite].append((rounds[e.model], e.value, e.low, e.high))
+    with style.paper_style():
+        figs: dict[str, tuple[object, str]] = {
+            "score_vs_params": (
+                figures.scaling_figure(entries, suites_with_data),
+                "Score vs parameter count per suite (filled: measured, 95% bootstrap CI; "
+                "hollow: published)",
+            )
+        }
+        if categories:
+            figs["ifeval_categories"] = (
+                figures.category_figure(categories),
+                "IFEval instruction-level strict accuracy per instruction category",
+            )
+        else:
+            report.notes.append("no IFEval runs for the category figure's models")
+        if deltas:
+            figs["ablation_deltas"] = (
+                figures.ablation_figure(deltas, spec.ablation_base),
+                f"ECD variants minus {spec.ablation_base} (paired bootstrap 95% CI)",
+            )
+        else:
+            report.notes.append("no ablation deltas: the ablation base has no run in common")
+        if round_points:
+            figs["score_vs_rounds"] = (
+                figures.rounds_figure(
+                    {s: round_points[s] for s in spec.suites if s in round_points}
+                ),
+                "Score vs number of evolution rounds (ECD variants, 95% bootstrap CI)",
+            )
+        else:
+            report.notes.append(
+                "no evolution-round figure: no ECD model has meta.rounds in the registry "
+                "or 'rounds' in the spec"
+            )
+        out.parent.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix=".report-", dir=out.parent))
+        try:
+            fig_files = []
+            for name, (fig, caption) in figs.items():
+                style.save(fig, scratch / "figures", name)
+                fig_files.append((name, scratch / "figures" / f"{name}.png", caption))
+                report.figures[name] = fig
+            summary = _headline(spec, entries)
+            examples = _examples(spec, store, runs)
+            (scratch / "tables").mkdir()
+            for name, table in tables.items():
+                (scratch / "tables" / f"{name}.tex").write_text(table.latex(), encoding="utf-8")
+            (scratch / "report.md").write_text(
+                _markdown(spec, summary, tables, fig_files, examples, report.notes),
+                encoding="utf-8",
+            )
+            (scratch / "report.html").write_text(
+                _html_page(spec, summary, tables, fig_files, examples, report.notes),
+                encoding="utf-8",
+            )
+            for path in sorted(p for p in scratch.rglob("*") if p.is_file()):
+                target = out / path.relative_to(scratch)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(path, target)
+                report.files.append(target)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return report

@@ -1,0 +1,169 @@
+"""Paired statistics on constructed cases with known answers, and `harness compare` on real runs."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from test_leaderboards import Filled, build_filled_store
+
+from harness import cli
+from harness.store import Store
+from leaderboards import stats
+
+
+@pytest.fixture(scope="module")
+def filled(tmp_path_factory, data_dir) -> Filled:
+    return build_filled_store(tmp_path_factory.getbasetemp(), data_dir)
+
+
+def _pairs(a_only: int, b_only: int, both: int = 3, neither: int = 2):
+    a = [1] * a_only + [0] * b_only + [1] * both + [0] * neither
+    b = [0] * a_only + [1] * b_only + [1] * both + [0] * neither
+    return a, b
+
+
+@pytest.mark.parametrize(
+    "a_only,b_only,expected",
+    [
+        (1, 6, 2 * (1 + 7) / 2**7),  # 2 * P(X <= 1), X ~ Bin(7, 1/2) = 0.125
+        (0, 5, 2 / 2**5),  # 0.0625: not significant at 0.05 even though B wins 5-0
+        (0, 6, 2 / 2**6),  # 0.03125: significant
+        (3, 3, 1.0),  # two-sided p capped at 1
+        (0, 0, 1.0),  # no discordant pairs
+        (2, 10, 2 * (1 + 12 + 66) / 2**12),  # 0.03857
+    ],
+)
+def test_mcnemar_exact_matches_hand_computation(a_only, b_only, expected):
+    p, method, b, c = stats.mcnemar(*_pairs(a_only, b_only))
+    assert method == "exact" and (b, c) == (a_only, b_only)
+    assert p == pytest.approx(expected, rel=1e-12)
+
+
+def test_mcnemar_chi_square_for_many_discordant_pairs():
+    p, method, b, c = stats.mcnemar(*_pairs(10, 30))
+    chi2 = (abs(10 - 30) - 1) ** 2 / 40  # 9.025, with continuity correction
+    assert method.startswith("chi-square") and p == pytest.approx(math.erfc(math.sqrt(chi2 / 2)))
+    assert p == pytest.approx(0.002663, abs=1e-6)
+
+
+def test_identical_models_have_zero_difference_and_are_not_significant():
+    rng = np.random.default_rng(7)
+    acc = rng.random(200) < 0.4
+    r = stats.paired_binary(acc, acc)
+    assert (r.delta, r.ci_low, r.ci_high, r.p_value, r.significant) == (0.0, 0.0, 0.0, 1.0, False)
+    scores = rng.integers(1, 11, size=80).astype(float)
+    ones = np.ones_like(scores)
+    r = stats.paired_bootstrap(scores, ones, scores, ones)
+    assert (r.delta, r.ci_low, r.ci_high, r.p_value, r.significant) == (0.0, 0.0, 0.0, 1.0, False)
+
+
+def test_bootstrap_ci_covers_known_difference():
+    """95% intervals over simulated paired data cover the true difference about 95% of the time."""
+    rng = np.random.default_rng(0)
+    true_delta, covered, significant = 0.1, 0, 0
+    trials = 60
+    for t in range(trials):
+        a = rng.random(400) < 0.5
+        b = rng.random(400) < 0.6  # true accuracy difference 0.1
+        r = stats.paired_binary(a, b, n_boot=500, seed=t)
+        assert r.delta == pytest.approx(b.mean() - a.mean())
+        covered += r.ci_low <= true_delta <= r.ci_high
+        significant += r.significant
+    assert 0.85 <= covered / trials <= 1.0
+    assert significant / trials > 0.8  # n=400 has good power for a 10-point difference
+
+
+def test_paired_bootstrap_on_ratio_scores_and_pairing():
+    """MT-Bench-style: B scores exactly 1 point more per turn; one judged turn missing in both."""
+    rng = np.random.default_rng(3)
+    a = rng.integers(1, 9, size=(60, 2)).astype(float)
+    den = np.full(60, 2.0)
+    den[0] = 1.0
+    num_a = a.sum(1)
+    num_a[0] = a[0, 0]
+    num_b = num_a + den  # +1 on every judged turn
+    r = stats.paired_bootstrap(num_a, den, num_b, den, n_boot=1000)
+    assert r.delta == pytest.approx(1.0) and r.ci_low == pytest.approx(1.0)
+    assert r.ci_high == pytest.approx(1.0) and r.p_value < 0.01 and r.significant
+
+
+def test_bootstrap_is_seeded_and_deterministic():
+    rng = np.random.default_rng(1)
+    a, b = rng.random(100) < 0.5, rng.random(100) < 0.55
+    one, two = stats.paired_binary(a, b, seed=5), stats.paired_binary(a, b, seed=5)
+    assert (one.ci_low, one.ci_high, one.p_value) == (two.ci_low, two.ci_high, two.p_value)
+    other = stats.paired_binary(a, b, seed=6)
+    assert (other.ci_low, other.ci_high) != (one.ci_low, one.ci_high)
+
+
+def _compare(capsys, *args: str) -> list[dict]:
+    capsys.readouterr()
+    assert cli.main(["compare", *args, "--format", "json", "--bootstrap", "2000"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_compare_real_ifeval_checkpoints(filled, capsys):
+    store = Store(filled.path)
+    [c] = _compare(
+        capsys, "smollm2-135m-instruct", "ecd-r1", "--suite", "ifeval", "--store", str(filled.path)
+    )
+    base, ecd = (
+        store.latest_run("ifeval", "smollm2-135m-instruct"),
+        store.latest_run("ifeval", "ecd-r1"),
+    )
+    assert (c["run_a"], c["run_b"], c["n"]) == (base.id, ecd.id, 6)
+    assert c["a"] == pytest.approx(100 * base.metrics["prompt_level_strict_acc"])
+    assert c["b"] == pytest.approx(100 * ecd.metrics["prompt_level_strict_acc"])
+    assert c["delta"] == pytest.approx(c["b"] - c["a"])
+    assert c["test"] == "McNemar exact" and c["ci_low"] <= c["delta"] <= c["ci_high"]
+    a = [r["prompt_strict"] for r in store.scores(base.id)]
+    b = [r["prompt_strict"] for r in store.scores(ecd.id)]
+    assert c["details"]["a_only"] == sum(x and not y for x, y in zip(a, b))
+    assert c["p_value"] == stats.mcnemar(a, b)[0]
+    # ecd-r2 shares ecd-r1's generations: a real identical pair
+    [same] = _compare(capsys, "ecd-r1", "ecd-r2", "--suite", "ifeval", "--store", str(filled.path))
+    assert (same["delta"], same["p_value"], same["significant"]) == (0.0, 1.0, False)
+
+
+def test_compare_all_common_suites_by_model_name(filled, capsys):
+    out = {
+        c["suite"]: c
+        for c in _compare(capsys, "smollm2-135m-instruct", "ecd-r1", "--store", str(filled.path))
+    }
+    assert set(out) == {"ifeval", "mt_bench"}  # no AlpacaEval run for these two
+    mt = out["mt_bench"]
+    store = Store(filled.path)
+    assert mt["a"] == pytest.approx(
+        store.latest_run("mt_bench", "smollm2-135m-instruct").metrics["mt_bench_score"]
+    )
+    assert mt["test"] == "paired bootstrap" and mt["n"] == 80
+    assert mt["significant"] and mt["ci_low"] > 0  # constructed: about one point better per turn
+
+
+def test_compare_alpaca_eval_win_rates_from_real_annotations(filled, capsys, data_dir):
+    import csv
+
+    with open(data_dir / "alpaca_eval" / "weighted_alpaca_eval_gpt4_turbo_leaderboard.csv") as f:
+        board = {r[""]: float(r["win_rate"]) for r in csv.DictReader(f)}
+    [c] = _compare(
+        capsys, "gemma-7b-it", "claude-2.1", "--suite", "alpaca_eval", "--store", str(filled.path)
+    )
+    assert c["a"] == pytest.approx(board["gemma-7b-it"], abs=1e-6)
+    assert c["b"] == pytest.approx(board["claude-2.1"], abs=1e-6)
+    assert c["delta"] == pytest.approx(board["claude-2.1"] - board["gemma-7b-it"], abs=1e-6)
+    assert c["significant"] and 0 < c["ci_low"] < c["delta"] < c["ci_high"]
+
+
+def test_compare_errors(filled, capsys, tmp_path):
+    assert (
+        cli.main(["compare", "nobody", "ecd-r1", "--suite", "ifeval", "--store", str(filled.path)])
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert "'nobody'" in err and "python -m harness run" in err and err.count("\n") == 1
+    assert cli.main(["compare", "a", "b", "--store", str(tmp_path / "none.sqlite")]) == 2
+    assert "not found" in capsys.readouterr().err
+    assert not (tmp_path / "none.sqlite").exists()  # reading never creates a store
