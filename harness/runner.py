@@ -92,12 +92,18 @@ class CachedGenerator:
             else None
             for k in keys
         ]
-        todo = list({k: i for i, k in reversed(list(enumerate(keys))) if k not in cached}.values())[
-            ::-1
-        ]  # first index of each missing key
+        first: dict[str, int] = {}  # a conversation asked twice is generated once
+        for i, k in enumerate(keys):
+            if k not in cached:
+                first.setdefault(k, i)
+        todo = list(first.values())
+        found = sum(k in cached for k in keys)
+        self.hits += found
         if self.progress:
-            print(f"{desc}: {len(keys) - len(todo)} of {len(keys)} found in the store, "
-                  f"{len(todo)} to generate", file=sys.stderr)
+            print(
+                f"{desc}: {found} of {len(keys)} found in the store, {len(todo)} to generate",
+                file=sys.stderr,
+            )
         if todo:
             self._backend = self._backend or self.make_backend()
             bar = tqdm(

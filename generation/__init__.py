@@ -1,0 +1,1 @@
+"""ECD data synthesis: seeds -> evolve -> respond -> pair -> verify -> decontaminate -> export."""

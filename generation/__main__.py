@@ -1,0 +1,5 @@
+import sys
+
+from generation.cli import main
+
+sys.exit(main())

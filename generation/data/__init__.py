@@ -1,0 +1,1 @@
+"""Package data: the shipped taxonomy of evolution operations and the seed sample."""
