@@ -1,0 +1,201 @@
+"""Training: SFT then DPO on a tiny random Llama, registered and scored by the harness by name."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness.cli import main as harness_main
+from harness.registry import load_registry
+from harness.store import Store
+from training.cli import main as training_main
+from training.random_model import build_random_model
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY_RECIPE = ROOT / "training" / "recipes" / "tiny-cpu.yaml"
+TOPICS = ["the sea", "a city", "tea", "winter", "rain", "a garden", "music", "bread"]
+
+
+def _texts(topic: str) -> tuple[str, str, str, str]:
+    """I(0), R(0), I(1) (a format constraint added), R(1): one seed's evolution chain."""
+    return (
+        f"Write two sentences about {topic}.",
+        f"Here is {topic}. It is calm today.",
+        f"Write two sentences about {topic}. Answer in JSON with a key 'text'.",
+        f'{{"text": "Here is {topic}. It is calm today."}}',
+    )
+
+
+def write_export(folder: Path, n: int = 4, negatives: str = "hard") -> Path:
+    """A dataset written by generation's exporter from n one-round chains: 2n SFT rows, n pairs
+    (chosen R(1), rejected R(0) for hard negatives, another seed's response for random ones)."""
+    from generation.config import ExportConfig, GenerationConfig
+    from generation.export import build, stats, write_dataset
+    from generation.pipeline import Chain, Step
+    from generation.taxonomy import load_taxonomy
+
+    chains = []
+    for i, topic in enumerate(TOPICS[:n]):
+        i0, r0, i1, r1 = _texts(topic)
+        steps = [Step(0, i0, response=r0), Step(1, i1, "format", evolved_by="evolver", response=r1)]
+        chains.append(Chain(seed_id=f"s{i}", steps=steps))
+    export = ExportConfig(negatives=negatives)
+    sft, dpo, dropped = build(
+        chains, load_taxonomy(), export, GenerationConfig(rounds=1), "test-teacher", {}
+    )
+    write_dataset(folder, sft, dpo, stats(sft, dpo, dropped, export), export.sft_only)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tiny_base(tmp_path_factory) -> Path:
+    texts = [t for topic in TOPICS for t in _texts(topic)] + ["Answer in lowercase, no commas."]
+    return build_random_model(tmp_path_factory.mktemp("tiny-base"), texts)
+
+
+def tiny_recipe(tmp: Path, base: Path, export: Path, **changes) -> Path:
+    """The shipped tiny CPU recipe with the tiny model and the test's export swapped in."""
+    data = yaml.safe_load(TINY_RECIPE.read_text())
+    data.update(base_model=str(base), dataset={**data["dataset"], "path": str(export)})
+    data.update(changes)
+    path = tmp / "recipe.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_sft_then_dpo_registered_and_scored(tmp_path, tiny_base, data_dir, capsys):
+    export = write_export(tmp_path / "export")
+    recipe = tiny_recipe(tmp_path, tiny_base, export)
+    out, store = tmp_path / "run", tmp_path / "s.sqlite"
+    name = "ecd-tiny-test"
+    argv = ["run", str(recipe), "--output-dir", str(out), "--name", name]
+    eval_args = ["--eval", "ifeval", "--eval-limit", "3", "--eval-max-new-tokens", "16"]
+    assert training_main([*argv, *eval_args, "--store", str(store)]) == 0
+
+    model = out / "dpo" / "model"
+    assert (model / "model.safetensors").exists() and (model / "chat_template.jinja").exists()
+    prov = json.loads((model / "training.json").read_text())
+    assert prov["recipe"]["stage"] == "sft+dpo" and prov["recipe"]["lora"]["r"] == 8
+    assert prov["data"]["sft"]["rows"] == 8 and prov["data"]["dpo"]["source"].endswith("dpo.jsonl")
+    assert prov["data"]["dpo"]["export_stats"]["counts"] == {"sft": 8, "dpo": 4}
+    assert {"trl", "transformers", "torch", "peft"} <= set(prov["versions"])
+    for stage in ("sft", "dpo"):
+        metrics = prov["stages"][stage]
+        assert metrics["global_step"] == 2 and math.isfinite(metrics["train_loss"])
+    assert "rewards/margins" in prov["stages"]["dpo"]["last_log"]
+    assert (model / "recipe.yaml").read_text() == recipe.read_text()
+
+    spec = load_registry()[name]
+    assert spec.group == "ecd" and spec.source == str(model)
+    assert spec.meta["data"]["dpo"]["sha256"] == prov["data"]["dpo"]["sha256"]
+    assert spec.meta["stage"] == "sft+dpo" and 0 < spec.params_b < 0.001
+
+    # Scored by name from a fresh harness call; the in-process eval already stored the same run.
+    assert (
+        harness_main(
+            ["run", "--suite", "ifeval", "--model", name, "--limit", "3", "--max-new-tokens", "16"]
+            + ["--store", str(store), "--quiet"]
+        )
+        == 0
+    )
+    s = Store(store)
+    runs = s.runs(suite="ifeval", model=name)
+    assert len(runs) == 2 and runs[0].metrics["n"] == 3
+    assert s.count("generations") == 3  # the second run reused the first one's generations
+    records = s.scores(runs[-1].id)
+    assert len(records) == 3 and all(isinstance(r["prompt_strict"], bool) for r in records)
+
+    # Interrupted after the DPO checkpoints, before the final save: the rerun keeps SFT and
+    # resumes DPO from its last checkpoint instead of training again.
+    sft_done = (out / "sft" / "model" / "stage.json").stat().st_mtime_ns
+    for f in sorted(model.iterdir()):
+        f.unlink()
+    model.rmdir()
+    assert training_main(argv) == 0
+    assert (out / "sft" / "model" / "stage.json").stat().st_mtime_ns == sft_done
+    resumed = json.loads((model / "stage.json").read_text())
+    assert resumed["resumed_from"] == "checkpoint-2" and resumed["global_step"] == 2
+
+    # Another recipe into the same folder is refused instead of mixing two runs.
+    other = tiny_recipe(tmp_path, tiny_base, export, seed=1)
+    assert training_main(["run", str(other), "--output-dir", str(out)]) == 2
+    assert "different recipe" in capsys.readouterr().err
+
+
+def test_dpo_only_full_finetune_with_a_loaded_reference(tmp_path, tiny_base):
+    """Random negatives, no SFT, no LoRA, and the reference model loaded by TRL from the policy's
+    path (no precompute)."""
+    export = write_export(tmp_path / "random", negatives="random")
+    dpo = {**yaml.safe_load(TINY_RECIPE.read_text())["dpo"], "precompute_ref_log_probs": False}
+    recipe = tiny_recipe(
+        tmp_path, tiny_base, export, stage="dpo", lora=None, dpo=dpo, chat_template="zephyr"
+    )
+    out = tmp_path / "run"
+    argv = ["run", str(recipe), "--output-dir", str(out), "--name", "ecd-tiny-dpo"]
+    assert training_main(argv) == 0
+    assert not (out / "sft").exists()
+    model = out / "dpo" / "model"
+    prov = json.loads((model / "training.json").read_text())
+    assert prov["data"]["dpo"]["export_stats"]["export"]["negatives"] == "random"
+    metrics = json.loads((model / "stage.json").read_text())
+    assert math.isfinite(metrics["train_loss"]) and metrics["last_log"]["rewards/margins"] != 0
+    assert "<|system|>" in (model / "chat_template.jinja").read_text()  # the recipe's template
+    trained = (model / "model.safetensors").read_bytes()
+    assert trained != (tiny_base / "model.safetensors").read_bytes()
+
+    # Killed after the last checkpoint: the rerun saves that checkpoint's weights as they are.
+    for f in sorted(model.iterdir()):
+        f.unlink()
+    model.rmdir()
+    assert training_main(argv) == 0
+    assert (model / "model.safetensors").read_bytes() == trained
+    assert not (model / "optimizer.pt").exists()
+    assert json.loads((model / "stage.json").read_text())["resumed_from"] == "checkpoint-2"
+
+
+def _error(argv: list[str], capsys) -> str:
+    assert training_main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1
+    return err
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"sft": {"learning_rate": 1e-4, "lr": 3}}, "unknown keys ['lr']"),
+        ({"stage": "rlhf"}, "unknown stage 'rlhf'"),
+        ({"dpo": {"trl": {"betta": 0.1}}}, "does not know"),
+        ({"dpo": {"beta": "high"}}, "expected float"),
+        ({"chat_template": "zephir"}, "not a template, a .jinja file or a shipped name (zephyr)"),
+    ],
+)
+def test_recipe_mistakes_are_one_line(tmp_path, capsys, change, expected):
+    export = write_export(tmp_path / "export", n=2)
+    recipe = tiny_recipe(tmp_path, tmp_path / "no-model-here", export, **change)
+    assert expected in _error(["check", str(recipe)], capsys)
+
+
+def test_bad_data_reported_before_any_model_loads(tmp_path, capsys):
+    """The base model dir is not a checkpoint: the data error must come first."""
+    base = tmp_path / "not-a-checkpoint"
+    base.mkdir()
+    export = write_export(tmp_path / "export", n=3)
+    rows = [json.loads(line) for line in (export / "dpo.jsonl").read_text().splitlines()]
+    del rows[1]["rejected"]
+    (export / "dpo.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = ["--output-dir", str(tmp_path / "out")]
+    err = _error(["run", str(tiny_recipe(tmp_path, base, export)), *out], capsys)
+    assert "dpo.jsonl row 1" in err and "missing fields ['rejected']" in err
+
+    # SFT rows where DPO rows belong (the wrong file of an export)
+    wrong = tmp_path / "wrong"
+    wrong.mkdir()
+    (wrong / "dpo.jsonl").write_text((export / "sft.jsonl").read_text())
+    recipe = tiny_recipe(tmp_path, base, export, dataset={"path": str(export), "dpo": str(wrong)})
+    assert "not a DPO row" in _error(["run", str(recipe), *out], capsys)
+    assert not (tmp_path / "out").exists()

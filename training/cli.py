@@ -1,0 +1,112 @@
+"""`python -m training`: check or run a recipe; the checkpoint is registered for the harness."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from harness.errors import HarnessError
+
+EPILOG = """examples:
+  python -m training check training/recipes/tiny-cpu.yaml
+  python -m training run training/recipes/tiny-cpu.yaml --eval ifeval --eval-limit 20
+  accelerate launch --config_file training/launch/zero3.yaml --num_processes 8 \\
+      -m training run training/recipes/ecd-sft-dpo.yaml --name ecd-sft-dpo
+  python -m harness run --suite ifeval --model ecd-sft-dpo     # score it later by name
+
+Rerun the same command after an interruption: a finished stage is skipped and the unfinished one
+resumes from its last checkpoint in --output-dir."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m training",
+        description="SFT and DPO on TRL from a YAML recipe, one GPU to many (accelerate launch).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    check = sub.add_parser("check", help="validate a recipe and its data without loading a model")
+    check.add_argument("recipe", type=Path, help="YAML recipe (see training/recipes/)")
+    run = sub.add_parser(
+        "run",
+        help="train, save with provenance, register, optionally evaluate",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("recipe", type=Path, help="YAML recipe (see training/recipes/)")
+    run.add_argument("--output-dir", type=Path, help="default: runs/<name>")
+    run.add_argument("--name", help="registry name of the checkpoint (default: the recipe's name)")
+    run.add_argument(
+        "--eval",
+        action="append",
+        default=[],
+        metavar="SUITE",
+        help="score the checkpoint with this harness suite after training (repeatable)",
+    )
+    run.add_argument("--eval-limit", type=int, help="only the first N items of each suite")
+    run.add_argument("--eval-max-new-tokens", type=int, help="default: the recipe's sampling")
+    run.add_argument(
+        "--eval-args",
+        default="",
+        help="more `python -m harness run` options for --eval, one string "
+        '(e.g. "--judge gpt-4 --batch-size 32")',
+    )
+    run.add_argument("--store", type=Path, help="harness store for --eval (default as the harness)")
+    run.add_argument("--quiet", action="store_true", help="no evaluation table")
+    return parser
+
+
+def cmd_check(args) -> int:
+    from training.runner import check
+
+    recipe, data = check(args.recipe)
+    print(f"recipe {recipe.name}: {recipe.stage} on {recipe.base_model}")
+    for stage, d in data.items():
+        print(f"  {stage}: {len(d.rows)} rows from {d.source} (sha256 {d.fingerprint})")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from training.runner import RunOptions, evaluate, train
+
+    eval_args = shlex.split(args.eval_args)
+    if args.eval:
+        from harness.cli import build_parser as harness_parser
+        from harness.suites import get_suite
+
+        for suite in args.eval:  # a wrong suite or option fails now, not after hours of training
+            get_suite(suite)
+            harness_parser().parse_args(["run", "--suite", suite, *eval_args])
+    options = RunOptions(
+        output_dir=args.output_dir,
+        name=args.name,
+        evals=args.eval,
+        eval_limit=args.eval_limit,
+        eval_max_new_tokens=args.eval_max_new_tokens,
+        eval_args=eval_args,
+        store=args.store,
+        quiet=args.quiet,
+    )
+    spec = train(args.recipe, options)
+    return evaluate(spec.name, options)
+
+
+COMMANDS = {"check": cmd_check, "run": cmd_run}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except HarnessError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            "interrupted: rerun the same command to resume from the last checkpoint",
+            file=sys.stderr,
+        )
+        return 130

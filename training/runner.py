@@ -1,0 +1,424 @@
+"""Runs a recipe: data checks, SFT and/or DPO on TRL, provenance, registration, optional evaluation.
+
+Output layout (`--output-dir`, default runs/<name>):
+  run.json              recipe digest + data fingerprints; a rerun must match them
+  sft/checkpoint-N/     Trainer checkpoints (resume points)
+  sft/model/            the stage's final weights + tokenizer; stage.json marks it complete
+  dpo/...               the same for DPO
+The last stage's model/ also holds training.json (recipe, data fingerprints, package versions,
+metrics) and recipe.yaml, and is what the registry entry points at.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import math
+import os
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+from harness.errors import HarnessError
+from harness.registry import ModelSpec, load_registry, register, resolve_model
+from training.chat_template import load_tokenizer
+from training.data import StageData, load_stage_data
+from training.recipe import Recipe, load_recipe
+
+DONE = "stage.json"
+TRAINER_FILES = {"optimizer.pt", "scheduler.pt", "trainer_state.json", "training_args.bin"}
+PROVENANCE = "training.json"
+EXTRA_VERSIONS = ("peft", "accelerate", "deepspeed", "liger-kernel", "bitsandbytes")
+DTYPES = {"bf16": "bfloat16", "fp16": "float32", "fp32": "float32"}  # fp16 trains with fp32 masters
+
+
+@dataclass
+class RunOptions:
+    output_dir: Path | None = None
+    name: str | None = None
+    evals: list[str] = field(default_factory=list)
+    eval_limit: int | None = None
+    eval_max_new_tokens: int | None = None
+    eval_args: list[str] = field(default_factory=list)  # passed on to `python -m harness run`
+    store: Path | None = None
+    quiet: bool = False
+
+
+def _is_main() -> bool:
+    from accelerate import PartialState
+
+    return PartialState().is_main_process
+
+
+def _barrier() -> None:
+    from accelerate import PartialState
+
+    PartialState().wait_for_everyone()
+
+
+def check(recipe_path: str | Path) -> tuple[Recipe, dict[str, StageData]]:
+    """Everything that can be checked without loading a model: keys, values, data rows."""
+    recipe = load_recipe(recipe_path)
+    data = {
+        stage: load_stage_data(
+            recipe.dataset.source(stage), stage, recipe.dataset.split, recipe.dataset.max_samples
+        )
+        for stage in recipe.stages
+    }
+    for stage in recipe.stages:  # TRL and transformers check their own values
+        _trl_config(stage, recipe, Path("unused"))
+    if recipe.lora and recipe.lora.load_in_4bit:
+        try:
+            import bitsandbytes  # noqa: F401
+        except ImportError:
+            raise HarnessError(
+                "lora.load_in_4bit (QLoRA) needs bitsandbytes on a CUDA machine: "
+                "pip install bitsandbytes, or set load_in_4bit: false"
+            ) from None
+    if recipe.dpo.reference != "policy" and "dpo" in recipe.stages:
+        resolve_model(recipe.dpo.reference)
+    return recipe, data
+
+
+def _check_name(name: str) -> None:
+    spec = load_registry().get(name)
+    if spec is not None and spec.group != "ecd":
+        raise HarnessError(
+            f"name {name!r} is already the registry's {spec.group} model; pass another --name"
+        )
+
+
+def _check_output_dir(out: Path, identity: dict) -> None:
+    """A rerun resumes only the same recipe on the same data; anything else needs a fresh dir."""
+    marker = out / "run.json"
+    before = json.loads(marker.read_text()) if marker.exists() else None
+    if before is not None and before != identity:
+        raise HarnessError(
+            f"{out} holds a run of a different recipe or data ({before} vs {identity}); "
+            "pass a new --output-dir or delete that folder"
+        )
+    if before is None and out.exists() and any(out.iterdir()):
+        raise HarnessError(f"{out} is not empty and holds no training run; pass a new --output-dir")
+    _barrier()  # every rank has looked before the main one writes
+    if before is None and _is_main():
+        out.mkdir(parents=True, exist_ok=True)
+        marker.write_text(json.dumps(identity, indent=1))
+    _barrier()
+
+
+def _trl_config(stage: str, recipe: Recipe, stage_dir: Path):
+    import torch
+    from trl import DPOConfig, SFTConfig
+
+    settings = recipe.sft if stage == "sft" else recipe.dpo
+    config_cls = SFTConfig if stage == "sft" else DPOConfig
+    kwargs = {
+        "report_to": "none",
+        "save_strategy": "steps",
+        "use_cpu": not torch.accelerator.is_available(),  # else bf16 is refused on CPU-only hosts
+        **settings.trl_kwargs(),
+        "output_dir": str(stage_dir),
+        "seed": recipe.seed,
+        "bf16": recipe.precision == "bf16",
+        "fp16": recipe.precision == "fp16",
+        "model_init_kwargs": {"dtype": DTYPES[recipe.precision]},
+    }
+    if recipe.lora and recipe.lora.load_in_4bit:
+        kwargs["model_init_kwargs"]["dtype"] = "bfloat16"
+    try:
+        return config_cls(**kwargs)
+    except (ValueError, TypeError) as e:  # TRL/transformers reject a setting
+        raise HarnessError(f"recipe {stage}: {str(e).splitlines()[0]}") from None
+
+
+def _adapter_options(recipe: Recipe) -> dict:
+    if recipe.lora is None:
+        return {}
+    from peft import LoraConfig
+
+    lora = recipe.lora
+    options = {
+        "peft_config": LoraConfig(
+            r=lora.r,
+            lora_alpha=lora.alpha,
+            lora_dropout=lora.dropout,
+            target_modules=lora.target_modules,
+            task_type="CAUSAL_LM",
+        )
+    }
+    if lora.load_in_4bit:
+        import torch
+        from transformers import BitsAndBytesConfig
+
+        options["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=torch.bfloat16,
+        )
+    return options
+
+
+def _merge_adapter(base_path: str, adapter_dir: Path, out: Path, tokenizer, dtype: str) -> None:
+    """Fold LoRA weights into a full-precision copy of the stage's input model."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(base_path, dtype=getattr(torch, dtype))
+    merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
+    merged.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    del base, merged
+
+
+def _metrics(log_history: list[dict], summary: dict, global_step: int, resumed: str | None) -> dict:
+    logged = [e for e in log_history if "loss" in e]
+    last = {k: v for k, v in (logged[-1] if logged else {}).items() if isinstance(v, int | float)}
+    return {
+        **{k: v for k, v in summary.items() if isinstance(v, int | float)},
+        "global_step": global_step,
+        "last_log": last,
+        "resumed_from": resumed,
+    }
+
+
+def _finished_checkpoint(last: str | None) -> dict | None:
+    """The state of a checkpoint taken at max_steps, if `last` is one.
+
+    Resuming from it, transformers 5.24 trains one step past max_steps (its loop does not check
+    global_step first), so such a checkpoint is saved as the stage's result instead.
+    """
+    if last is None:
+        return None
+    state = json.loads((Path(last) / "trainer_state.json").read_text())
+    done = state.get("max_steps", 0) > 0 and state["global_step"] >= state["max_steps"]
+    return state if done else None
+
+
+def _copy_weights(checkpoint: Path, out: Path) -> None:
+    """A checkpoint's model and tokenizer files, without optimizer and trainer state."""
+    out.mkdir(parents=True)
+    for f in checkpoint.iterdir():
+        if f.is_file() and f.name not in TRAINER_FILES and not f.name.startswith("rng_state"):
+            shutil.copy2(f, out / f.name)
+
+
+def _file_backed(data: StageData, folder: Path):
+    """The rows as an Arrow dataset in the output dir, which every rank sees.
+
+    TRL caches precomputed reference log-probs beside the dataset's files; an in-memory dataset's
+    cache lives in a per-process temp dir, so other ranks would not find rank 0's file.
+    """
+    from datasets import load_from_disk
+
+    if _is_main() and not folder.exists():
+        partial = folder.with_name(folder.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        data.dataset().save_to_disk(str(partial))
+        os.replace(partial, folder)
+    _barrier()
+    return load_from_disk(str(folder))
+
+
+def _train(stage, recipe, data, model_path, tokenizer, args, last, partial) -> dict:
+    """Build the TRL trainer, train (resuming from `last`) and save to `partial`/adapter."""
+    from trl import DPOTrainer, SFTTrainer
+
+    options = _adapter_options(recipe)
+    if stage == "dpo" and recipe.dpo.reference != "policy":
+        from transformers import AutoModelForCausalLM
+
+        from harness.backends.weights import local_path
+
+        ref = local_path(resolve_model(recipe.dpo.reference))
+        options["ref_model"] = AutoModelForCausalLM.from_pretrained(
+            ref, dtype=args.model_init_kwargs["dtype"]
+        )
+    trainer_cls = SFTTrainer if stage == "sft" else DPOTrainer
+    trainer = trainer_cls(
+        model=model_path,
+        args=args,
+        train_dataset=_file_backed(data, partial.parent / "data"),
+        processing_class=tokenizer,
+        **options,
+    )
+    result = trainer.train(resume_from_checkpoint=last)
+    metrics = _metrics(
+        trainer.state.log_history,
+        result.metrics,
+        trainer.state.global_step,
+        Path(last).name if last else None,
+    )
+    _check_loss(stage, metrics, args.output_dir)
+    # collective under DeepSpeed/FSDP: every rank calls it
+    trainer.save_model(str(partial.parent / "adapter" if recipe.lora else partial))
+    del trainer
+    gc.collect()
+    return metrics
+
+
+def _check_loss(stage: str, metrics: dict, stage_dir: str) -> None:
+    loss = metrics.get("train_loss", metrics["last_log"].get("loss"))
+    if loss is None or not math.isfinite(loss):
+        raise HarnessError(
+            f"{stage}: training loss is {loss}; lower learning_rate or use precision bf16/fp32 "
+            f"(checkpoints kept in {stage_dir})"
+        )
+
+
+def run_stage(
+    stage: str, recipe: Recipe, data: StageData, model_path: str, stage_dir: Path
+) -> dict:
+    """Train one stage from `model_path`, resuming from its last checkpoint; skip it if done."""
+    final = stage_dir / "model"
+    if (final / DONE).exists():
+        return json.loads((final / DONE).read_text())
+    from transformers.trainer_utils import get_last_checkpoint
+
+    tokenizer = load_tokenizer(model_path, recipe.chat_template)
+    args = _trl_config(stage, recipe, stage_dir)
+    last = get_last_checkpoint(str(stage_dir)) if stage_dir.is_dir() else None
+    partial = stage_dir / "model.partial"
+    if _is_main():
+        shutil.rmtree(partial, ignore_errors=True)
+    _barrier()
+    finished = _finished_checkpoint(last)
+    if finished is None:
+        metrics = _train(stage, recipe, data, model_path, tokenizer, args, last, partial)
+        adapter = stage_dir / "adapter"
+    else:
+        metrics = _metrics(finished["log_history"], {}, finished["global_step"], Path(last).name)
+        _check_loss(stage, metrics, args.output_dir)
+        adapter = Path(last)
+    if _is_main():
+        dtype = args.model_init_kwargs["dtype"]
+        if recipe.lora:
+            _merge_adapter(model_path, adapter, partial, tokenizer, dtype)
+        elif finished is not None:
+            _copy_weights(Path(last), partial)
+        (partial / DONE).write_text(json.dumps(metrics, indent=1))
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(partial, final)
+    _barrier()
+    return metrics
+
+
+def _versions() -> dict:
+    from harness.runner import package_versions
+
+    found = package_versions()
+    for name in EXTRA_VERSIONS:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def _params_b(model_dir: Path) -> float:
+    """Parameter count in billions, read from the safetensors headers (no weights loaded)."""
+    from safetensors import safe_open
+
+    n = 0
+    for f in model_dir.glob("*.safetensors"):
+        with safe_open(str(f), "pt") as st:
+            n += sum(math.prod(st.get_slice(k).get_shape()) for k in st.keys())
+    return float(f"{n / 1e9:.3g}")
+
+
+def train(recipe_path: str | Path, options: RunOptions) -> ModelSpec:
+    """The whole recipe; returns the registry entry of the finished checkpoint."""
+    from harness.backends.weights import fingerprint, local_path
+
+    recipe, data = check(recipe_path)
+    name = options.name or recipe.name
+    _check_name(name)
+    out = Path(options.output_dir or Path("runs") / name).resolve()
+    identity = {
+        "recipe_digest": recipe.digest(),
+        "data": {stage: d.fingerprint for stage, d in data.items()},
+    }
+    base_spec = resolve_model(recipe.base_model)
+    base_path = local_path(base_spec)  # converts the embedded GGUF once
+    load_tokenizer(base_path, recipe.chat_template)  # no template: fail before training
+    _check_output_dir(out, identity)
+
+    model_path, stages = base_path, {}
+    for stage in recipe.stages:
+        stages[stage] = run_stage(stage, recipe, data[stage], model_path, out / stage)
+        model_path = str(out / stage / "model")
+    final = Path(model_path)
+    spec = ModelSpec(
+        name=name,
+        source=str(final),
+        params_b=_params_b(final),
+        group="ecd",
+        backend=recipe.register.backend,
+        chat_template=recipe.register.chat_template,
+        sampling=dict(recipe.register.sampling),
+        notes=recipe.register.notes
+        or f"{recipe.stage} on {recipe.base_model} (recipe {recipe.name})",
+        meta={
+            "recipe": recipe.name,
+            "recipe_digest": identity["recipe_digest"],
+            "stage": recipe.stage,
+            "base_model": recipe.base_model,
+            "data": {s: {"source": d.source, "sha256": d.fingerprint} for s, d in data.items()},
+            "train_loss": {s: m.get("train_loss") for s, m in stages.items()},
+            "output_dir": str(out),
+            "provenance": str(final / PROVENANCE),
+        },
+    )
+    if _is_main():
+        provenance = {
+            "name": name,
+            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "recipe_file": str(Path(recipe_path).resolve()),
+            "recipe": recipe.as_dict(),
+            "recipe_digest": identity["recipe_digest"],
+            "base_model": {
+                "name": base_spec.name,
+                "source": base_spec.source,
+                "fingerprint": fingerprint(base_spec),
+            },
+            "data": {stage: d.provenance() for stage, d in data.items()},
+            "stages": stages,
+            "versions": _versions(),
+        }
+        (final / PROVENANCE).write_text(json.dumps(provenance, indent=1, default=str))
+        shutil.copyfile(recipe_path, final / "recipe.yaml")
+        register(spec)
+        print(f"registered {spec.name} -> {spec.source}")
+    _barrier()
+    return spec
+
+
+def evaluate(name: str, options: RunOptions) -> int:
+    """Score the registered checkpoint with the harness, in this process (main rank only)."""
+    if not options.evals or not _is_main():
+        return 0
+    import torch
+
+    from harness.cli import main as harness_main
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    for suite in options.evals:
+        argv = ["run", "--suite", suite, "--model", name]
+        if options.eval_limit:
+            argv += ["--limit", str(options.eval_limit)]
+        if options.eval_max_new_tokens:
+            argv += ["--max-new-tokens", str(options.eval_max_new_tokens)]
+        if options.store:
+            argv += ["--store", str(options.store)]
+        if options.quiet:
+            argv.append("--quiet")
+        argv += options.eval_args
+        rc = harness_main(argv)
+        if rc:
+            return rc
+    return 0
