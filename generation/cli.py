@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from harness.errors import HarnessError
+from harness.errors import run_cli
 
 EPILOG = """examples:
   python -m generation run                                  # shipped seeds, embedded model, offline
@@ -128,17 +127,13 @@ def config_from_args(args):
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
+
+    def command() -> int:
         from generation.run import run
 
         run(config_from_args(args), progress=not args.quiet)
         return 0
-    except HarnessError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(
-            "interrupted: rerun the same command to resume; finished calls are saved",
-            file=sys.stderr,
-        )
-        return 130
+
+    return run_cli(
+        command, "interrupted: rerun the same command to resume; finished calls are saved"
+    )

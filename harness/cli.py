@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 from pathlib import Path
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, run_cli
 from harness.paths import default_store
 from harness.suites import SUITES
 
@@ -307,17 +305,7 @@ COMMANDS = {"run": cmd_run, "score": cmd_score, "models": cmd_models, "compare":
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return COMMANDS[args.command](args)
-    except HarnessError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(
-            "interrupted: rerun the same command to resume; finished generations are saved",
-            file=sys.stderr,
-        )
-        return 130
-    except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
+    return run_cli(
+        lambda: COMMANDS[args.command](args),
+        "interrupted: rerun the same command to resume; finished generations are saved",
+    )

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from harness.errors import HarnessError
+from harness.errors import run_cli
 from leaderboards.metrics import SUITE_METRICS
 from leaderboards.render import FORMATS
 
@@ -31,7 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
+
+    def command() -> int:
         from leaderboards.board import collect, combined_table, open_existing_store, suite_table
 
         store = open_existing_store(args.store)
@@ -40,9 +40,8 @@ def main(argv: list[str] | None = None) -> int:
         table = suite_table(entries, args.suite) if args.suite else combined_table(entries)
         print(table.render(args.format), end="")
         return 0
-    except HarnessError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+
+    return run_cli(command)
 
 
 if __name__ == "__main__":

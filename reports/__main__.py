@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from harness.errors import HarnessError
+from harness.errors import run_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,20 +24,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
+
+    def command() -> int:
         from leaderboards.board import open_existing_store
         from reports.build import build_report
         from reports.spec import load_spec
 
-        spec = load_spec(args.spec)
-        report = build_report(spec, open_existing_store(args.store), args.out)
-    except HarnessError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    for note in report.notes:
-        print(f"note: {note}")
-    print(f"wrote {len(report.files)} files to {args.out} (open {args.out / 'report.html'})")
-    return 0
+        report = build_report(load_spec(args.spec), open_existing_store(args.store), args.out)
+        for note in report.notes:
+            print(f"note: {note}")
+        print(f"wrote {len(report.files)} files to {args.out} (open {args.out / 'report.html'})")
+        return 0
+
+    return run_cli(command)
 
 
 if __name__ == "__main__":

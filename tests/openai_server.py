@@ -179,3 +179,31 @@ def completion(body: dict, reply: str | dict) -> dict:
             "total_tokens": prompt_tokens + len(text.split()),
         },
     }
+
+
+FAST = dict(backoff=0.01, timeout=0.5, max_retries=8)  # client settings for fault-injection tests
+
+
+def run_judged_suite(suite, items, store, server):
+    """Run a judged suite with the loopback server as both the model under test and the judge."""
+    from harness.backends import SamplingParams, make_backend
+    from harness.judges import make_judge
+    from harness.registry import ModelSpec
+    from harness.runner import RunConfig, execute
+
+    spec = ModelSpec(name="loop-model", source="loop-model", backend="openai")
+    params = SamplingParams(max_new_tokens=64)
+    config = RunConfig(suite.name, spec.name, "openai", params.as_dict(), None, "test", "s")
+    judge = make_judge("judge/x", store, base_url=server.base_url, progress=False, **FAST)
+    return execute(
+        suite,
+        items,
+        spec,
+        "openai",
+        params,
+        store,
+        config,
+        lambda: make_backend(spec, "openai", base_url=server.base_url, **FAST),
+        judge=judge,
+        progress=False,
+    )

@@ -11,18 +11,14 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from openai_server import OpenAIServer, judge_or_echo
+from openai_server import OpenAIServer, judge_or_echo, run_judged_suite
 
 from harness import cli
-from harness.backends import Completion, SamplingParams, make_backend
-from harness.judges import make_judge
+from harness.backends import Completion
 from harness.judges.parsers import logprob_preference
-from harness.registry import ModelSpec
-from harness.runner import RunConfig, execute
 from harness.store import Store
 from harness.suites.alpaca_eval import AlpacaEval
 
-FAST = dict(backoff=0.01, timeout=0.5, max_retries=8)
 MODELS = ("alpaca-7b", "claude-2.1", "gemma-7b-it")
 
 
@@ -153,35 +149,16 @@ def make_responder(items):
     return respond
 
 
-def run_alpaca(suite, items, store, server):
-    spec = ModelSpec(name="loop-model", source="loop-model", backend="openai")
-    params = SamplingParams(max_new_tokens=64)
-    config = RunConfig("alpaca_eval", spec.name, "openai", params.as_dict(), None, "test", "s")
-    judge = make_judge("judge/x", store, base_url=server.base_url, progress=False, **FAST)
-    return execute(
-        suite,
-        items,
-        spec,
-        "openai",
-        params,
-        store,
-        config,
-        lambda: make_backend(spec, "openai", base_url=server.base_url, **FAST),
-        judge=judge,
-        progress=False,
-    )
-
-
 def test_end_to_end_with_faults_is_complete_faithful_and_resumable(suite, tmp_path):
     items = suite.items[:10]
     store = Store(tmp_path / "s.sqlite")
     faults = {"429": 0.1, "500": 0.05, "timeout": 0.03, "malformed": 0.05, "empty": 0.05}
     with OpenAIServer(make_responder(items), faults=faults, hang=1.0, seed=2) as server:
-        _, result = run_alpaca(suite, items, store, server)
+        _, result = run_judged_suite(suite, items, store, server)
         assert set(server.outcomes) - {"ok"}
         judge_calls = [b for b in server.requests if b["model"] == "judge/x"]
         calls = server.calls
-        _, rerun = run_alpaca(suite, items, store, server)
+        _, rerun = run_judged_suite(suite, items, store, server)
         assert server.calls == calls, "a second run must make no model or judge calls"
     records = {r["id"]: r for r in result.records}
     assert records[items[3]["id"]]["preference"] == 1.5

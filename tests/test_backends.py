@@ -6,13 +6,13 @@ from __future__ import annotations
 import time
 
 import pytest
+from openai_server import OpenAIServer
 
 from harness.backends import SamplingParams, make_backend
 from harness.errors import HarnessError
 from harness.registry import ModelSpec, resolve_model
 from harness.runner import CachedGenerator
 from harness.store import Store
-from tests.openai_server import OpenAIServer
 
 PROMPTS = [
     "Name three primary colors.",

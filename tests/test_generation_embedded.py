@@ -7,55 +7,12 @@ import json
 
 import pytest
 import yaml
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from generation.cli import main
+from training.random_model import build_random_model
 
 PROVENANCE = {"seed_id", "round", "operation", "teacher", "verification"}
-CHAT_TEMPLATE = (
-    "{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}{{ eos_token }}\n{% endfor %}"
-    "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
-)
-
-
-def tiny_model_and_tokenizer(texts: list[str]):
-    """A 1-layer random Llama and a byte-level BPE tokenizer trained on the dataset's text."""
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.BPE(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator(
-        texts,
-        trainers.BpeTrainer(
-            vocab_size=300,
-            special_tokens=["<unk>", "<s>", "</s>", "<pad>"],
-            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        ),
-    )
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        bos_token="<s>",
-        eos_token="</s>",
-        pad_token="<pad>",
-        unk_token="<unk>",
-    )
-    tokenizer.chat_template = CHAT_TEMPLATE
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-        bos_token_id=1,
-        eos_token_id=2,
-        pad_token_id=3,
-    )
-    torch.manual_seed(0)
-    return LlamaForCausalLM(config), LlamaForCausalLM(config), tokenizer
 
 
 def test_help_names_the_main_flags(capsys):
@@ -127,7 +84,10 @@ def test_embedded_default_run_feeds_trl_dpo(tmp_path, embedded_model_dir):
     assert datasets.load_from_disk(str(out / "sft")).to_list() == sft
 
     texts = [m["content"] for r in dpo for k in ("prompt", "chosen", "rejected") for m in r[k]]
-    model, ref, tokenizer = tiny_model_and_tokenizer(texts)
+    model_dir = build_random_model(tmp_path / "tiny", texts, "tiny", tokenizer_vocab=300)
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    ref = AutoModelForCausalLM.from_pretrained(model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
     dpo_args = DPOConfig(
         output_dir=str(tmp_path / "dpo-run"),
         max_steps=1,

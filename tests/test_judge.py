@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from openai_server import OpenAIServer, judge_or_echo
+from openai_server import FAST, OpenAIServer, judge_or_echo
 
 from harness.backends import Completion, SamplingParams
 from harness.errors import HarnessError
@@ -11,7 +11,6 @@ from harness.judges import ParseError, Rubric, make_judge
 from harness.judges.parsers import fastchat_rating
 from harness.store import Store
 
-FAST = dict(backoff=0.01, timeout=0.5, max_retries=8)
 RUBRIC = Rubric("test-[[rating]]", SamplingParams(max_new_tokens=64), fastchat_rating)
 
 

@@ -10,19 +10,14 @@ import json
 import re
 
 import pytest
-from openai_server import OpenAIServer, judge_or_echo
+from openai_server import OpenAIServer, judge_or_echo, run_judged_suite
 
 from harness import cli
-from harness.backends import SamplingParams, make_backend
 from harness.data import package_file
 from harness.errors import HarnessError
-from harness.judges import make_judge
-from harness.registry import ModelSpec
-from harness.runner import RunConfig, execute
 from harness.store import Store
 from harness.suites.mt_bench import TEMPERATURE, MTBench
 
-FAST = dict(backoff=0.01, timeout=0.5, max_retries=8)
 SHOW_RESULT = "mtbench_evaluator/fastchat/fastchat/llm_judge/scripts/show_result.py"
 
 
@@ -139,25 +134,6 @@ def no_rating_for_stem(body):
     return judge_or_echo(body)
 
 
-def run_mt_bench(suite, items, store, server):
-    spec = ModelSpec(name="loop-model", source="loop-model", backend="openai")
-    params = SamplingParams(max_new_tokens=64)
-    config = RunConfig("mt_bench", spec.name, "openai", params.as_dict(), None, "test", "s")
-    judge = make_judge("judge/x", store, base_url=server.base_url, progress=False, **FAST)
-    return execute(
-        suite,
-        items,
-        spec,
-        "openai",
-        params,
-        store,
-        config,
-        lambda: make_backend(spec, "openai", base_url=server.base_url, **FAST),
-        judge=judge,
-        progress=False,
-    )
-
-
 def test_end_to_end_with_faults_is_complete_faithful_and_resumable(suite, tmp_path):
     items = [dict(suite.items[i]) for i in (0, 22, 35, 47, 65)]
     items[4]["turns"] = [t + " {STEM}" for t in items[4]["turns"]]
@@ -165,12 +141,12 @@ def test_end_to_end_with_faults_is_complete_faithful_and_resumable(suite, tmp_pa
     store = Store(tmp_path / "s.sqlite")
     faults = {"429": 0.1, "500": 0.05, "timeout": 0.03, "malformed": 0.05, "empty": 0.05}
     with OpenAIServer(no_rating_for_stem, faults=faults, hang=1.0, seed=1) as server:
-        run_id, result = run_mt_bench(suite, items, store, server)
+        run_id, result = run_judged_suite(suite, items, store, server)
         assert set(server.outcomes) - {"ok"}
         model_calls = [b for b in server.requests if b["model"] == "loop-model"]
         judge_calls = [b for b in server.requests if b["model"] == "judge/x"]
         calls = server.calls
-        rerun_id, rerun = run_mt_bench(suite, items, store, server)
+        rerun_id, rerun = run_judged_suite(suite, items, store, server)
         assert server.calls == calls, "a second run must make no model or judge calls"
     records = {r["id"]: r for r in result.records}
     assert len(records) == 5

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import sys
 from pathlib import Path
 
-from harness.errors import HarnessError
+from harness.errors import run_cli
 
 EPILOG = """examples:
   python -m training check training/recipes/tiny-cpu.yaml
@@ -99,14 +98,7 @@ COMMANDS = {"check": cmd_check, "run": cmd_run}
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return COMMANDS[args.command](args)
-    except HarnessError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(
-            "interrupted: rerun the same command to resume from the last checkpoint",
-            file=sys.stderr,
-        )
-        return 130
+    return run_cli(
+        lambda: COMMANDS[args.command](args),
+        "interrupted: rerun the same command to resume from the last checkpoint",
+    )

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.data import read_jsonl
 from harness.errors import HarnessError
 
 _HF_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
@@ -45,24 +46,6 @@ class StageData:
         return Dataset.from_list(self.rows)
 
 
-def _read_jsonl(path: Path) -> list[dict]:
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise HarnessError(
-                    f"{path} line {n}: not JSON ({e.msg}); expected one row per line"
-                ) from None
-            if not isinstance(row, dict):
-                raise HarnessError(f"{path} line {n}: expected a JSON object per line")
-            rows.append(row)
-    return rows
-
-
 def _from_disk(path: Path, split: str) -> list[dict]:
     from datasets import DatasetDict, load_from_disk
 
@@ -85,7 +68,7 @@ def read_source(source: str, stage: str, split: str) -> tuple[list[dict], str, d
         stats_file = path / "stats.json"
         stats = json.loads(stats_file.read_text()) if stats_file.is_file() else None
         if (path / f"{stage}.jsonl").is_file():
-            return _read_jsonl(path / f"{stage}.jsonl"), str(path / f"{stage}.jsonl"), stats
+            return read_jsonl(path / f"{stage}.jsonl"), str(path / f"{stage}.jsonl"), stats
         if _is_saved_dataset(path / stage):
             return _from_disk(path / stage, split), str(path / stage), stats
         if _is_saved_dataset(path):
@@ -97,7 +80,7 @@ def read_source(source: str, stage: str, split: str) -> tuple[list[dict], str, d
     if path.is_file():
         if path.suffix not in (".jsonl", ".json"):
             raise HarnessError(f"{path}: expected a .jsonl file of {stage.upper()} rows")
-        return _read_jsonl(path), str(path), None
+        return read_jsonl(path), str(path), None
     if _HF_ID.match(source) and not source.startswith((".", "/")):
         return _from_hub(source, split), f"hf:{source}[{split}]", None
     raise HarnessError(
