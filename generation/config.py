@@ -8,8 +8,7 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
+from harness.data import parse_yaml
 from harness.errors import HarnessError
 
 
@@ -150,8 +149,5 @@ def load_config(path: str | Path | None) -> GenerationConfig:
     path = Path(path)
     if not path.is_file():
         raise HarnessError(f"config file {path} not found")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as e:
-        raise HarnessError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    data = parse_yaml(path.read_text(encoding="utf-8"), str(path)) or {}
     return _build(GenerationConfig, data, str(path))

@@ -9,8 +9,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-import yaml
-
+from harness.data import parse_yaml
 from harness.errors import HarnessError
 
 SUBTYPE_KEYS = {"prompt", "weight", "check", "mention", "keeps_task"}
@@ -201,10 +200,7 @@ def _validate_check(op: Operation, where: str) -> None:
 
 
 def parse_taxonomy(text: str, origin: str) -> Taxonomy:
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise HarnessError(f"{origin}: not valid YAML ({str(e).splitlines()[0]})") from None
+    data = parse_yaml(text, origin)
     if not isinstance(data, dict) or not isinstance(data.get("operations"), dict):
         raise HarnessError(f"{origin}: expected a mapping with 'template' and 'operations'")
     template = data.get("template")

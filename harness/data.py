@@ -1,4 +1,5 @@
-"""Where a suite's data comes from: --data-dir, else the HF hub, else an installed data wheel."""
+"""Where a suite's data comes from (--data-dir, else the HF hub, else an installed data wheel), and
+the readers for files users hand us, which name the file and the problem in one line."""
 
 from __future__ import annotations
 
@@ -92,3 +93,13 @@ def read_jsonl(path: Path, required: tuple[str, ...] = ()) -> list[dict]:
     if not rows:
         raise HarnessError(f"{path} holds no records")
     return rows
+
+
+def parse_yaml(text: str, origin: str):
+    """`yaml.safe_load`, with a syntax error reported as one line naming `origin`."""
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise HarnessError(f"{origin}: not valid YAML ({str(e).splitlines()[0]})") from None

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from harness.data import parse_yaml
 from harness.errors import HarnessError
 from harness.paths import home
 
@@ -70,10 +71,7 @@ def _parse(entries: dict, origin: str) -> dict[str, ModelSpec]:
 
 
 def _load_yaml(text: str, origin: str) -> dict[str, ModelSpec]:
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as e:
-        raise HarnessError(f"{origin}: not valid YAML ({str(e).splitlines()[0]})") from None
+    data = parse_yaml(text, origin) or {}
     return _parse(data.get("models", {}), origin)
 
 

@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-import yaml
-
+from harness.data import parse_yaml
 from harness.errors import HarnessError
 from leaderboards.metrics import SUITE_METRICS
 
@@ -47,12 +46,7 @@ def _read_yaml(path: Path | None) -> dict:
         if path
         else resources.files("leaderboards").joinpath("published.yaml").read_text()
     )
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as e:
-        raise HarnessError(
-            f"published numbers: not valid YAML ({str(e).splitlines()[0]})"
-        ) from None
+    data = parse_yaml(text, "published numbers") or {}
     if not isinstance(data, dict):
         raise HarnessError("published numbers: expected a mapping with 'scores'")
     return data

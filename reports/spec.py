@@ -21,8 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-import yaml
-
+from harness.data import parse_yaml
 from harness.errors import HarnessError
 from leaderboards import stats
 from leaderboards.metrics import SUITE_METRICS
@@ -74,12 +73,7 @@ def load_spec(path: str | Path) -> ReportSpec:
     path = Path(path)
     if not path.is_file():
         raise HarnessError(f"report spec {path} not found; write one (see reports/spec.py)")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise HarnessError(
-            f"report spec {path}: not valid YAML ({str(e).splitlines()[0]})"
-        ) from None
+    data = parse_yaml(path.read_text(), f"report spec {path}")
     if not isinstance(data, dict):
         raise HarnessError(f"report spec {path}: expected a mapping with at least 'ecd'")
     known = {f.name for f in fields(ReportSpec)}

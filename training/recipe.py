@@ -10,8 +10,7 @@ import typing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import yaml
-
+from harness.data import parse_yaml
 from harness.errors import HarnessError
 
 STAGES = ("sft", "dpo", "sft+dpo")
@@ -279,8 +278,5 @@ def load_recipe(path: str | Path) -> Recipe:
     path = Path(path)
     if not path.is_file():
         raise HarnessError(f"recipe {path} not found; see training/recipes/ for examples")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise HarnessError(f"recipe {path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    data = parse_yaml(path.read_text(), f"recipe {path}")
     return parse_recipe(data, f"recipe {path}")
