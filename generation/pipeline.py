@@ -82,8 +82,8 @@ class Teacher:
             ),
             "this_run": {
                 "calls": fresh.calls,
-                "failed_calls": fresh.failures,
-                "from_store": self.generator.hits,
+                "failed_calls": fresh.failed,
+                "from_store": fresh.cached,
                 "prompt_tokens": fresh.prompt_tokens,
                 "completion_tokens": fresh.completion_tokens,
                 "cost_usd": round(

@@ -65,9 +65,7 @@ class CachedGenerator:
     namespace: str  # suite@version
     make_backend: Callable[[], Backend]
     progress: bool = True
-    calls: int = 0
-    hits: int = 0  # conversations answered from the store
-    usage: Usage = field(default_factory=Usage)  # tokens and failures of the calls made here
+    usage: Usage = field(default_factory=Usage)  # calls made here, reuses from the store, tokens
     _backend: Backend | None = field(default=None, repr=False)
 
     def __call__(
@@ -98,7 +96,7 @@ class CachedGenerator:
                 first.setdefault(k, i)
         todo = list(first.values())
         found = sum(k in cached for k in keys)
-        self.hits += found
+        self.usage.cached += found
         if self.progress:
             print(
                 f"{desc}: {found} of {len(keys)} found in the store, {len(todo)} to generate",
@@ -138,7 +136,6 @@ class CachedGenerator:
                             }
                         ]
                     )
-                self.calls += 1
                 self.usage.add(c)
                 bar.update(1)
 

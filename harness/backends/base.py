@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 Message = dict[str, str]
 Conversation = list[Message]
@@ -45,17 +45,19 @@ class Completion:
 
 @dataclass
 class Usage:
+    """What a run's model calls cost: calls made (retries included), reuses from the store, tokens."""
+
+    calls: int = 0
+    cached: int = 0
+    failed: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    calls: int = 0
-    failures: int = 0
-    by_status: dict[str, int] = field(default_factory=dict)
 
     def add(self, c: Completion) -> None:
         self.calls += 1
         self.prompt_tokens += c.prompt_tokens
         self.completion_tokens += c.completion_tokens
-        self.failures += 0 if c.ok else 1
+        self.failed += 0 if c.ok else 1
 
 
 class Backend(ABC):

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from tqdm import tqdm
 
-from harness.backends import Backend, Completion, Conversation, SamplingParams
+from harness.backends import Backend, Completion, Conversation, SamplingParams, Usage
 from harness.store import Store, cache_key
 
 # USD per million tokens (prompt, completion): OpenAI list prices; unknown models have no cost.
@@ -57,15 +57,8 @@ class Verdict:
         return self.error is None
 
 
-@dataclass
-class JudgeUsage:
-    """What judging cost in this run: calls made (retries included), reuses, tokens, dollars."""
-
-    calls: int = 0
-    cached: int = 0
-    failed: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
+class JudgeUsage(Usage):
+    """Judge calls in this run, with their dollar cost where the judge's price is known."""
 
     def metrics(self, model: str) -> dict:
         price = PRICES.get(model)
@@ -129,12 +122,9 @@ class Judge:
 
             def on_result(j: int, c: Completion, pending=pending, unparsed=unparsed) -> None:
                 key, messages = pending[j]
-                self.usage.calls += 1
-                self.usage.prompt_tokens += c.prompt_tokens
-                self.usage.completion_tokens += c.completion_tokens
+                self.usage.add(c)
                 if not c.ok:  # transport failure after the backend's retries: not cached
                     done[key] = Verdict(None, error=c.error)
-                    self.usage.failed += 1
                     bar.update(1)
                     return
                 try:
