@@ -3,11 +3,50 @@
 from __future__ import annotations
 
 import argparse
+import math
+import os
 from pathlib import Path
 
-from harness.errors import HarnessError, run_cli
+from harness.errors import ArgumentParser, HarnessError, run_cli
 from harness.paths import default_store
+from harness.redact import redact_url
 from harness.suites import SUITES
+
+EXIT_FAILED = 1  # nothing could be scored
+EXIT_WITH_FAILURES = 3  # metrics stand, over fewer units than asked for
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (0 would mean 'nothing' or hang a worker pool)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def nonnegative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def temperature(text: str) -> float:
+    """argparse type: a finite temperature >= 0 (NaN would sample garbage, silently)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
 
 EPILOG = """examples:
   python -m harness run --suite ifeval                     # embedded SmolLM2-135M on CPU
@@ -20,8 +59,14 @@ EPILOG = """examples:
   python -m harness models
 
 Runs are resumable: generations are cached in the store (default $ECD_HARNESS_HOME/store.sqlite)
-under model fingerprint + conversation + sampling + suite version; rerun a killed command and only
-the missing generations are made."""
+under model identity + conversation + sampling + suite version; rerun a killed command and only
+the missing generations are made. A model's identity is a hash of its weight, tokenizer and
+template files (hub ids: the commit), or for an endpoint its URL, what GET /models reports and
+--model-tag.
+
+exit status: 0 every item scored; 3 finished with failed items (metrics are over the rest, the
+table says how many); 1 nothing could be scored; 2 bad input (one line on stderr, nothing done);
+130 interrupted (rerun to resume)."""
 
 
 def _add_run(sub) -> None:
@@ -46,16 +91,31 @@ def _add_run(sub) -> None:
     )
     p.add_argument("--backend", help="hf, vllm or openai (default: the registry entry's, else hf)")
     p.add_argument("--base-url", help="OpenAI-compatible endpoint for --backend openai")
-    p.add_argument("--limit", type=int, help="only the first N items (quick checks)")
-    p.add_argument("--batch-size", type=int, default=16, help="hf backend batch size (default 16)")
+    p.add_argument(
+        "--model-tag",
+        help="a name for the weights behind --model, part of its cache identity: use it when an "
+        "endpoint serves different weights under one name and reports nothing that tells them "
+        "apart (GET /models gives no root)",
+    )
+    p.add_argument("--limit", type=positive_int, help="only the first N items (quick checks)")
+    p.add_argument(
+        "--batch-size", type=positive_int, default=16, help="hf backend batch size (default 16)"
+    )
     p.add_argument(
         "--concurrency",
-        type=int,
+        type=positive_int,
         default=16,
         help="parallel requests for the openai backend (default 16)",
     )
-    p.add_argument("--max-new-tokens", type=int, help="default: the registry entry's sampling")
-    p.add_argument("--temperature", type=float, help="default: the entry's (0 = greedy)")
+    p.add_argument(
+        "--max-new-tokens", type=positive_int, help="default: the registry entry's sampling"
+    )
+    p.add_argument("--temperature", type=temperature, help="default: the entry's (0 = greedy)")
+    p.add_argument(
+        "--refresh",
+        action="store_true",
+        help="generate and judge again even what the store has, replacing the cached entries",
+    )
     p.add_argument(
         "--data-dir",
         help="local benchmark data (default: $ECD_HARNESS_DATA, then the "
@@ -84,8 +144,20 @@ def _add_judge(p) -> None:
         "model (default: gpt-4 for mt_bench, gpt-4-1106-preview for alpaca_eval)",
     )
     p.add_argument("--judge-base-url", help="OpenAI-compatible judge endpoint (e.g. vllm serve)")
+    p.add_argument("--judge-model-tag", help="as --model-tag, for the judge's weights")
     p.add_argument(
-        "--judge-concurrency", type=int, default=16, help="parallel judge requests (default 16)"
+        "--judge-concurrency",
+        type=positive_int,
+        default=16,
+        help="parallel judge requests (default 16)",
+    )
+    p.add_argument(
+        "--judge-parse-retries",
+        type=nonnegative_int,
+        default=0,
+        help="re-ask a judge whose reply has no verdict this many times (default 0: one call "
+        "per judgment, as FastChat and alpaca_eval; a failed judgment scores -1 / no "
+        "preference). Recorded in the run; runs with other values are not compared",
     )
     p.add_argument(
         "--df-gamed",
@@ -118,10 +190,19 @@ def _add_score(sub) -> None:
     given.add_argument(
         "--annotations", type=Path, help="alpaca_eval: annotations.json (no judge calls)"
     )
-    p.add_argument("--model", help="the model to score when a file holds several")
+    p.add_argument(
+        "--model",
+        help="the model to score when a file holds several; also the run's model name in the "
+        "store and on leaderboards (default: the file's model, else its name)",
+    )
     p.add_argument("--data-dir", help="local benchmark data (as for `run`)")
     p.add_argument("--output", type=Path, help="write a results JSON")
-    p.add_argument("--store", type=Path, help="SQLite store for judgments (as for `run`)")
+    p.add_argument(
+        "--store",
+        type=Path,
+        help="store for judgments and the run this creates (as for `run`); imported results "
+        "appear on leaderboards, marked as imported",
+    )
     _add_judge(p)
     p.add_argument("--quiet", action="store_true", help="no table")
 
@@ -137,7 +218,7 @@ def _add_common(p) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m harness",
         description="Evaluate chat models on instruction-following suites, reproducibly and "
         "resumably.",
@@ -164,30 +245,61 @@ def cmd_models(args) -> int:
     return 0
 
 
+def check_writable(path: Path | None, flag: str, is_dir: bool = False) -> None:
+    """Fail before any work when an output can't be written (not after an hour of generation)."""
+    if path is None:
+        return
+    if path.exists() and path.is_dir() != is_dir:
+        kind = "a directory" if path.is_dir() else "a file"
+        raise HarnessError(f"{flag} {path} is {kind}; give a {'folder' if is_dir else 'file'} path")
+    parent = path if is_dir and path.exists() else path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise HarnessError(f"{flag} {path}: {parent} is not a writable folder")
+
+
+def _backend_options(args, backend: str) -> dict:
+    return {
+        "hf": {"batch_size": args.batch_size},
+        "openai": {"base_url": args.base_url, "concurrency": args.concurrency},
+    }.get(backend, {})
+
+
+def _exit_status(statuses: list[str]) -> int:
+    if "failed" in statuses:
+        return EXIT_FAILED
+    return EXIT_WITH_FAILURES if "finished_with_failures" in statuses else 0
+
+
 def cmd_run(args) -> int:
-    from harness.backends import make_backend
+    from harness.backends import fingerprint_for, make_backend
     from harness.registry import BACKENDS, resolve_model
     from harness.runner import RunConfig, execute, results_payload, sampling_for, write_json_atomic
     from harness.store import open_store
     from harness.suites import get_suite
 
+    check_writable(args.output, "--output")
+    check_writable(args.export, "--export", is_dir=True)
     spec = resolve_model(args.model)
     backend = args.backend or spec.backend
     if backend not in BACKENDS:
         raise HarnessError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
-    options = {
-        "hf": {"batch_size": args.batch_size},
-        "openai": {"base_url": args.base_url, "concurrency": args.concurrency},
-    }.get(backend, {})
-    if backend == "openai":  # fail on a missing key before any work
-        make_backend(spec, backend, **options)
+    options = _backend_options(args, backend)
     params = sampling_for(spec, max_new_tokens=args.max_new_tokens, temperature=args.temperature)
     suites = [get_suite(n) for n in (ALL_SUITES if args.suite == "all" else (args.suite,))]
-    loaded = [(suite, suite.load(args.data_dir)[: args.limit or None]) for suite in suites]
+    loaded = [(suite, suite.load(args.data_dir)) for suite in suites]
+    # Identities before anything is written: a hub id offline, a dead endpoint or a rejected key
+    # stop the run here, with the store untouched.
+    fingerprint = fingerprint_for(spec, backend, model_tag=args.model_tag, **options)
+    judges = {suite.name: _judge(suite, args, None) for suite in suites}
     store_path = args.store or default_store()
     store = open_store(store_path)
-    judges = {suite.name: _judge(suite, args, store) for suite in suites}  # key checks first
-    for suite, items in loaded:
+    for judge in filter(None, judges.values()):
+        judge.store = store
+    statuses = []
+    for suite, data in loaded:
+        items = data[: args.limit or None]
         judge = judges[suite.name]
         config = RunConfig(
             suite=suite.name,
@@ -197,15 +309,19 @@ def cmd_run(args) -> int:
             limit=args.limit,
             data_source=suite.source,
             store=str(store_path),
-            backend_options=options,
+            backend_options={**options, "base_url": redact_url(options.get("base_url"))}
+            if "base_url" in options
+            else options,
             judge=judge.model if judge else None,
+            options=_scoring_options(suite, args),
+            refresh=args.refresh,
         )
         try:
-            run_id, result = execute(
+            outcome = execute(
                 suite,
+                data,
                 items,
-                spec,
-                backend,
+                fingerprint,
                 params,
                 store,
                 config,
@@ -216,23 +332,34 @@ def cmd_run(args) -> int:
         finally:
             if judge:
                 judge.close()
+        statuses.append(outcome.status)
         if args.output:
             out = args.output
             if len(suites) > 1:
                 out = out.with_name(f"{out.stem}.{suite.name}{out.suffix or '.json'}")
-            write_json_atomic(out, results_payload(run_id, config, result))
+            write_json_atomic(
+                out, results_payload(outcome.run_id, config, outcome.result, outcome.status)
+            )
         if args.export and judge:
-            suite.export(args.export / suite.name, items, result, spec.name, judge.model)
-        if not args.quiet:
-            print_table(spec.name, suite, result, run_id)
-    return 0
+            suite.export(args.export / suite.name, items, outcome.result, spec.name, judge.model)
+        if not args.quiet or outcome.status != "finished":
+            print_table(spec.name, suite, outcome.result, outcome.run_id, outcome.status)
+    return _exit_status(statuses)
 
 
 ALL_SUITES = ("ifeval", "mt_bench", "alpaca_eval")
 
 
+def _scoring_options(suite, args) -> dict:
+    """Options that change a judged suite's scores: recorded, and part of comparability."""
+    if not hasattr(suite, "default_judge"):
+        return {}
+    return {"judge_parse_retries": args.judge_parse_retries}
+
+
 def _judge(suite, args, store):
-    """The judge a judged suite needs, built now so a missing API key stops the run early."""
+    """The judge a judged suite needs, built now so a missing key or a dead endpoint stops the
+    run before any generation."""
     if not hasattr(suite, "default_judge"):
         return None
     from harness.judges import make_judge
@@ -244,54 +371,96 @@ def _judge(suite, args, store):
         base_url=args.judge_base_url,
         concurrency=args.judge_concurrency,
         progress=not args.quiet,
+        model_tag=args.judge_model_tag,
+        parse_retries=args.judge_parse_retries,
+        refresh=getattr(args, "refresh", False),
     )
 
 
 def cmd_score(args) -> int:
-    from harness.runner import results_payload, write_json_atomic
+    """Score a file made elsewhere; the result becomes a run in the store, marked as imported."""
+    from harness import comparability
+    from harness.runner import judge_key, results_payload, write_json_atomic
     from harness.store import open_store
     from harness.suites import get_suite
 
     suite = get_suite(args.suite)
+    check_writable(args.output, "--output")
     verdicts = args.judgments or args.annotations
+    data = suite.load(args.data_dir)
+    store = open_store(args.store or default_store())
+    judge = None
     if verdicts:
         takes = {"mt_bench": "judgments", "alpaca_eval": "annotations"}.get(suite.name)
         if takes is None or getattr(args, takes) is None:
             raise HarnessError(f"suite {suite.name!r} takes --{takes or 'responses'}")
         suite.df_gamed = args.df_gamed
-        result = suite.score_verdicts(verdicts, suite.load(args.data_dir), args.model)
+        result = suite.score_verdicts(verdicts, data, args.model)
     else:
         if not hasattr(suite, "read_responses"):
             raise HarnessError(f"suite {suite.name!r} does not score a responses file")
         if not args.responses.is_file():
             raise HarnessError(f"responses file {args.responses} not found")
-        items, responses = suite.read_responses(args.responses, suite.load(args.data_dir))
-        judge = _judge(suite, args, open_store(args.store or default_store()))
+        items, responses = suite.read_responses(args.responses, data)
+        judge = _judge(suite, args, store)
         result = suite.score(items, responses, judge) if judge else suite.score(items, responses)
     source = verdicts or args.responses
+    model = args.model or result.breakdown.get("model") or source.stem
+    by_id = {it["id"]: it for it in data}
+    scored_items = [by_id[r["id"]] for r in result.records if r["id"] in by_id]
+    key = comparability.key(
+        suite.name,
+        suite.version,
+        data,
+        scored_items,
+        None,  # the sampling that made these responses is unknown
+        judge_key(judge)
+        or ({"imported": str(result.breakdown.get("judge"))} if verdicts else None),
+        _scoring_options(suite, args) if judge else {},
+    )
+    config = {
+        "suite": suite.name,
+        "model": model,
+        "imported": str(source),
+        "data_source": suite.source,
+        "judge": judge.model if judge else None,
+    }
+    run_id = store.start_run(suite.name, model, None, config, key)
+    if result.total and not result.scored:
+        from harness.runner import first_error
+
+        store.fail_run(run_id, f"nothing scored: {first_error(result)}")
+        status = "failed"
+    else:
+        metrics = {**result.metrics, "n": len(result.records), "n_scored": result.scored}
+        metrics["n_failed"] = result.failed
+        status = store.finish_run(run_id, metrics, result.records, result.total, result.failed)
     if args.output:
-        config = {
-            "suite": suite.name,
-            "responses": str(source),
-            "data_source": suite.source,
-        }
-        write_json_atomic(args.output, results_payload(None, config, result))
-    if not args.quiet:
-        print_table(args.model or source.name, suite, result, None)
-    return 0
+        write_json_atomic(args.output, results_payload(run_id, config, result, status))
+    if not args.quiet or status != "finished":
+        print_table(model, suite, result, run_id, status)
+    return _exit_status([status])
 
 
-def print_table(model: str, suite, result, run_id: str | None) -> None:
-    n = len(result.records)
-    print(f"\n{suite.name} | {model} | {n} items" + (f" | run {run_id}" if run_id else ""))
+def print_table(model: str, suite, result, run_id: str | None, status: str = "finished") -> None:
+    """The run's metrics, what they are over, its status, and its notes."""
+    over = f"{result.scored} of {result.total} {result.unit}" if result.total else "0 items"
+    print(f"\n{suite.name} | {model} | {over}" + (f" | run {run_id}" if run_id else ""))
+    if status != "finished":
+        print(f"  status: {status}")
+    if status == "failed":
+        from harness.runner import first_error
+
+        print(f"  error: nothing could be scored; the first failure: {first_error(result)}")
     for name in suite.metrics:
         if name in result.metrics:
             value = result.metrics[name]
             scale = getattr(suite, "display_scale", 100)  # ifeval: fractions shown as percent
             shown = f"{scale * value:6.2f}" if isinstance(value, float) else str(value)
             print(f"  {name:28} {shown}")
-    for note in result.notes:
-        print(f"  note: {note}")
+    for note in [result.failure_line(), *result.notes]:
+        if note:
+            print(f"  note: {note}")
 
 
 def cmd_compare(args) -> int:
@@ -304,7 +473,10 @@ COMMANDS = {"run": cmd_run, "score": cmd_score, "models": cmd_models, "compare":
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # usage errors (one line) and --help
+        return int(e.code or 0)
     return run_cli(
         lambda: COMMANDS[args.command](args),
         "interrupted: rerun the same command to resume; finished generations are saved",

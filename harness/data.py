@@ -76,20 +76,25 @@ def read_jsonl(path: Path, required: tuple[str, ...] = ()) -> list[dict]:
     if not path.is_file():
         raise HarnessError(f"data file {path} not found")
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise HarnessError(f"{path}:{n}: not valid JSON ({e.msg})") from None
-            if not isinstance(row, dict):
-                raise HarnessError(f"{path}:{n}: expected a JSON object")
-            missing = [k for k in required if k not in row]
-            if missing:
-                raise HarnessError(f"{path}:{n}: missing field(s) {', '.join(missing)}")
-            rows.append(row)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise HarnessError(
+            f"{path} is not UTF-8 text (byte {e.start}); re-save it as UTF-8"
+        ) from None
+    for n, line in enumerate(text.split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise HarnessError(f"{path}:{n}: not valid JSON ({e.msg})") from None
+        if not isinstance(row, dict):
+            raise HarnessError(f"{path}:{n}: expected a JSON object")
+        missing = [k for k in required if k not in row]
+        if missing:
+            raise HarnessError(f"{path}:{n}: missing field(s) {', '.join(missing)}")
+        rows.append(row)
     if not rows:
         raise HarnessError(f"{path} holds no records")
     return rows

@@ -1,5 +1,6 @@
 """One exception type for problems the user can fix; the CLIs print it as one line."""
 
+import argparse
 import sys
 from collections.abc import Callable
 
@@ -10,11 +11,32 @@ class HarnessError(Exception):
 
 def run_cli(command: Callable[[], int], interrupted: str = "interrupted") -> int:
     """Run a CLI command: a HarnessError becomes one `error:` line and exit 2, Ctrl-C exit 130."""
+    from harness.redact import redact
+
     try:
         return command()
     except HarnessError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {redact(str(e))}", file=sys.stderr)
+        return 2
+    except UnicodeDecodeError as e:  # a file the harness reads as text holds other bytes
+        print(
+            f"error: an input file is not UTF-8 text ({e.reason} at byte {e.start})",
+            file=sys.stderr,
+        )
+        return 2
+    except OSError as e:  # a path that is a folder, unwritable, gone: say which
+        where = f" {e.filename}" if e.filename else ""
+        print(f"error: cannot use{where}: {e.strerror or e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(interrupted, file=sys.stderr)
         return 130
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line (`error: ...`) and exit 2, like HarnessError;
+    `--help` still prints the full usage. Subcommand parsers inherit the class."""
+
+    def error(self, message: str):
+        print(f"error: {self.prog}: {message}; see --help", file=sys.stderr)
+        raise SystemExit(2)

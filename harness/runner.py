@@ -20,8 +20,8 @@ from harness.backends import (
     Conversation,
     SamplingParams,
     Usage,
-    fingerprint_for,
 )
+from harness.comparability import key
 from harness.registry import ModelSpec
 from harness.store import Store, cache_key
 from harness.suites import Suite, SuiteResult
@@ -65,6 +65,7 @@ class CachedGenerator:
     namespace: str  # suite@version
     make_backend: Callable[[], Backend]
     progress: bool = True
+    refresh: bool = False  # regenerate everything and replace what the store had
     usage: Usage = field(default_factory=Usage)  # calls made here, reuses from the store, tokens
     _backend: Backend | None = field(default=None, repr=False)
 
@@ -83,7 +84,7 @@ class CachedGenerator:
             )
             for c in conversations
         ]
-        cached = self.store.get_generations(keys)
+        cached = {} if self.refresh else self.store.get_generations(keys)
         results: list[Completion | None] = [
             Completion(**{k: v for k, v in cached[k].items() if k in Completion.__annotations__})
             if k in cached
@@ -134,7 +135,8 @@ class CachedGenerator:
                                 if c.top_logprobs
                                 else None,
                             }
-                        ]
+                        ],
+                        replace=self.refresh,
                     )
                 self.usage.add(c)
                 bar.update(1)
@@ -180,6 +182,8 @@ class RunConfig:
     store: str
     backend_options: dict = field(default_factory=dict)
     judge: str | None = None
+    options: dict = field(default_factory=dict)  # suite and judge options that change scores
+    refresh: bool = False
 
 
 def sampling_for(spec: ModelSpec, **overrides) -> SamplingParams:
@@ -188,22 +192,54 @@ def sampling_for(spec: ModelSpec, **overrides) -> SamplingParams:
     return SamplingParams(**values)
 
 
+@dataclass
+class RunOutcome:
+    run_id: str
+    result: SuiteResult
+    status: str  # finished, finished_with_failures or failed
+
+
+def judge_key(judge) -> dict | None:
+    """The judge part of a comparability key."""
+    if judge is None:
+        return None
+    return {
+        "model": judge.model,
+        "fingerprint": judge.fingerprint,
+        "parse_retries": judge.parse_retries,
+    }
+
+
 def execute(
     suite: Suite,
+    data: list[dict],
     items: list[dict],
-    spec: ModelSpec,
-    backend_name: str,
+    fingerprint: str,
     params: SamplingParams,
     store: Store,
     config: RunConfig,
     make_backend: Callable[[], Backend],
     judge=None,
     progress: bool = True,
-) -> tuple[str, SuiteResult]:
-    """One run: register it, generate what is missing, score, and store scores with metrics."""
-    fp = fingerprint_for(spec, backend_name)
-    generator = CachedGenerator(store, fp, f"{suite.name}@{suite.version}", make_backend, progress)
-    run_id = store.start_run(suite.name, spec.name, fp, asdict(config))
+) -> RunOutcome:
+    """One run: register it, generate what is missing, score, and store scores with metrics.
+
+    `data` is everything the suite loaded, `items` what this run scores (both go into the run's
+    comparability key). A run where some units failed ends `finished_with_failures`; one where
+    nothing could be scored ends `failed` with the first reason, and stores no metrics.
+    """
+    generator = CachedGenerator(
+        store,
+        fingerprint,
+        f"{suite.name}@{suite.version}",
+        make_backend,
+        progress,
+        refresh=config.refresh,
+    )
+    comparability = key(
+        suite.name, suite.version, data, items, params.as_dict(), judge_key(judge), config.options
+    )
+    run_id = store.start_run(suite.name, config.model, fingerprint, asdict(config), comparability)
     try:
         result = suite.run(items, RunContext(generator, params, judge, progress))
     except BaseException as e:
@@ -211,8 +247,22 @@ def execute(
         raise
     finally:
         generator.close()
-    store.finish_run(run_id, {**result.metrics, "n": len(items)}, result.records)
-    return run_id, result
+    if result.total and not result.scored:
+        store.fail_run(run_id, f"nothing scored: {first_error(result)}")
+        return RunOutcome(run_id, result, "failed")
+    metrics = {**result.metrics, "n": len(items), "n_scored": result.scored}
+    metrics["n_failed"] = result.failed
+    status = store.finish_run(run_id, metrics, result.records, result.total, result.failed)
+    return RunOutcome(run_id, result, status)
+
+
+def first_error(result: SuiteResult) -> str:
+    """The first recorded reason a unit failed (records carry "error" or "turnN_error")."""
+    for record in result.records:
+        for k, v in record.items():
+            if k.endswith("error") and v:
+                return str(v)
+    return "no reason recorded"
 
 
 def write_json_atomic(path: Path, payload: dict) -> None:
@@ -225,13 +275,17 @@ def write_json_atomic(path: Path, payload: dict) -> None:
     os.replace(f.name, path)
 
 
-def results_payload(run_id: str | None, config: RunConfig | dict, result: SuiteResult) -> dict:
+def results_payload(
+    run_id: str | None, config: RunConfig | dict, result: SuiteResult, status: str = "finished"
+) -> dict:
     return {
         "run_id": run_id,
+        "status": status,
         "config": asdict(config) if isinstance(config, RunConfig) else config,
         "versions": package_versions(),
         "metrics": result.metrics,
+        "over": {"total": result.total, "failed": result.failed, "unit": result.unit},
         "breakdown": result.breakdown,
-        "notes": result.notes,
+        "notes": [n for n in [result.failure_line(), *result.notes] if n],
         "records": result.records,
     }

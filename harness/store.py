@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import socket
 import sqlite3
 import time
 import uuid
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import HarnessError
+from harness.redact import redact
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -41,6 +44,23 @@ CREATE TABLE IF NOT EXISTS scores (
 );
 CREATE INDEX IF NOT EXISTS runs_by_model ON runs(suite, model, finished_at);
 """
+# Columns added after the first release; an older store gains them when opened.
+RUN_COLUMNS = {
+    "comparability": "TEXT",
+    "n_total": "INTEGER",
+    "n_failed": "INTEGER",
+    "pid": "INTEGER",
+    "host": "TEXT",
+}
+# `PRAGMA application_id` marks a file as this harness's store ("ECDH"), so an unrelated SQLite
+# database passed as --store is refused instead of gaining our tables.
+APPLICATION_ID = 0x45434448
+TABLES = {"runs", "generations", "judgments", "scores"}
+
+FINISHED = "finished"
+WITH_FAILURES = "finished_with_failures"
+INTERRUPTED = "interrupted"
+DONE = (FINISHED, WITH_FAILURES)  # runs with metrics
 
 
 def cache_key(**parts) -> str:
@@ -60,6 +80,20 @@ class Run:
     metrics: dict | None
     started_at: float
     finished_at: float | None
+    comparability: dict | None = None  # what must match for two runs' numbers to be compared
+    n_total: int | None = None  # units the metrics could be over (items, or judgments)
+    n_failed: int | None = None  # of those, how many had no score
+
+    @property
+    def complete(self) -> bool:
+        """Finished on every item of the suite's data with nothing failed."""
+        key = self.comparability or {}
+        return (
+            self.status == FINISHED
+            and not self.n_failed
+            and key.get("n_items") is not None
+            and key.get("n_items") == key.get("n_data")
+        )
 
 
 class Store:
@@ -67,19 +101,60 @@ class Store:
 
     def __init__(self, path: str | Path, timeout: float = 120.0):
         self.path = Path(path)
+        if self.path.is_dir():
+            raise HarnessError(f"store {self.path} is a directory; pass --store with a file path")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+            self.db.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+            self._claim()
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
             with self.transaction() as db:
                 for statement in filter(str.strip, SCHEMA.split(";")):
                     db.execute(statement)
+                have = {r[1] for r in db.execute("PRAGMA table_info(runs)")}
+                for column, kind in RUN_COLUMNS.items():
+                    if column not in have:
+                        db.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
+                db.execute(f"PRAGMA application_id={APPLICATION_ID}")
+            self._mark_interrupted()
         except (sqlite3.DatabaseError, OSError) as e:
             raise HarnessError(
                 f"cannot open store {self.path}: {e}; pass --store with a writable SQLite file"
             ) from None
+
+    def _claim(self) -> None:
+        """Refuse a database that is not ours: another application's id, or foreign tables."""
+        app_id = self.db.execute("PRAGMA application_id").fetchone()[0]
+        if app_id == APPLICATION_ID:
+            return
+        tables = {
+            r[0]
+            for r in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            if not r[0].startswith("sqlite_")
+        }
+        if app_id != 0 or (tables and not tables <= TABLES) or (tables and "runs" not in tables):
+            self.db.close()
+            raise HarnessError(
+                f"{self.path} is a SQLite database of another application, not a harness store; "
+                "pass --store with a new file or an existing harness store"
+            )
+
+    def _mark_interrupted(self) -> None:
+        """A run still 'running' whose process on this host is gone was killed: say so."""
+        host = socket.gethostname()
+        rows = self.db.execute(
+            "SELECT id, pid FROM runs WHERE status='running' AND host=? AND pid IS NOT NULL",
+            (host,),
+        ).fetchall()
+        gone = [run_id for run_id, pid in rows if not _alive(pid)]
+        if gone:
+            with self.transaction() as db:
+                db.executemany(
+                    "UPDATE runs SET status=? WHERE id=? AND status='running'",
+                    [(INTERRUPTED, run_id) for run_id in gone],
+                )
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -116,12 +191,14 @@ class Store:
                 }
         return found
 
-    def put_generations(self, rows: list[dict]) -> None:
-        """Insert generations; a key already present (another process got there first) is kept."""
+    def put_generations(self, rows: list[dict], replace: bool = False) -> None:
+        """Insert generations; a key already present (another process got there first) is kept,
+        unless `replace` (a --refresh run regenerates on purpose)."""
         now = time.time()
+        verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
         with self.transaction() as db:
             db.executemany(
-                "INSERT OR IGNORE INTO generations VALUES (?,?,?,?,?,?,?,?,?,?)",
+                f"{verb} INTO generations VALUES (?,?,?,?,?,?,?,?,?,?)",
                 [
                     (
                         r["key"],
@@ -140,14 +217,16 @@ class Store:
             )
 
     # -- judgments ---------------------------------------------------------------------------
-    def get_judgments(self, keys: Iterable[str]) -> dict[str, dict]:
+    def get_judgments(self, keys: Iterable[str], ok_only: bool = False) -> dict[str, dict]:
+        """Stored judgments by key; `ok_only` leaves out failed ones (kept for inspection only)."""
         keys = list(keys)
         found: dict[str, dict] = {}
+        only_ok = " AND status='ok'" if ok_only else ""
         for i in range(0, len(keys), 500):
             chunk = keys[i : i + 500]
             rows = self.db.execute(
                 "SELECT key, status, output, parsed, error, prompt_tokens, completion_tokens "
-                f"FROM judgments WHERE key IN ({','.join('?' * len(chunk))})",
+                f"FROM judgments WHERE key IN ({','.join('?' * len(chunk))}){only_ok}",
                 chunk,
             )
             for key, status, output, parsed, error, pt, ct in rows:
@@ -174,7 +253,7 @@ class Store:
                         r["status"],
                         r.get("output"),
                         json.dumps(r["parsed"]) if r.get("parsed") is not None else None,
-                        r.get("error"),
+                        redact(r.get("error")),
                         r.get("prompt_tokens"),
                         r.get("completion_tokens"),
                         now,
@@ -184,11 +263,19 @@ class Store:
             )
 
     # -- runs and scores ---------------------------------------------------------------------
-    def start_run(self, suite: str, model: str, fingerprint: str | None, config: dict) -> str:
+    def start_run(
+        self,
+        suite: str,
+        model: str,
+        fingerprint: str | None,
+        config: dict,
+        comparability: dict | None = None,
+    ) -> str:
         run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
         with self.transaction() as db:
             db.execute(
-                "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO runs (id, suite, model, model_fingerprint, config, status, "
+                "started_at, comparability, pid, host) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (
                     run_id,
                     suite,
@@ -196,57 +283,73 @@ class Store:
                     fingerprint,
                     json.dumps(config),
                     "running",
-                    None,
                     time.time(),
-                    None,
+                    json.dumps(comparability) if comparability is not None else None,
+                    os.getpid(),
+                    socket.gethostname(),
                 ),
             )
         return run_id
 
-    def finish_run(self, run_id: str, metrics: dict, records: list[dict]) -> None:
-        """Scores and metrics land together, or not at all."""
+    def finish_run(
+        self, run_id: str, metrics: dict, records: list[dict], total: int = 0, failed: int = 0
+    ) -> str:
+        """Scores and metrics land together, or not at all. Returns the run's final status."""
+        status = WITH_FAILURES if failed else FINISHED
         with self.transaction() as db:
             db.executemany(
                 "INSERT OR REPLACE INTO scores VALUES (?,?,?)",
                 ((run_id, str(r["id"]), json.dumps(r, ensure_ascii=False)) for r in records),
             )
             db.execute(
-                "UPDATE runs SET status='finished', metrics=?, finished_at=? WHERE id=?",
-                (json.dumps(metrics), time.time(), run_id),
+                "UPDATE runs SET status=?, metrics=?, finished_at=?, n_total=?, n_failed=? "
+                "WHERE id=?",
+                (status, json.dumps(metrics), time.time(), total, failed, run_id),
             )
+        return status
 
     def fail_run(self, run_id: str, reason: str) -> None:
+        status = INTERRUPTED if reason == INTERRUPTED else f"failed: {redact(reason)}"[:500]
         with self.transaction() as db:
             db.execute(
-                "UPDATE runs SET status=?, finished_at=? WHERE id=?",
-                (f"failed: {reason}"[:500], time.time(), run_id),
+                "UPDATE runs SET status=?, finished_at=? WHERE id=?", (status, time.time(), run_id)
             )
 
     def runs(
         self, suite: str | None = None, model: str | None = None, finished_only: bool = True
     ) -> list[Run]:
-        sql, args = "SELECT * FROM runs WHERE 1=1", []
+        """Runs oldest first; by default those with metrics (finished, with or without failures)."""
+        sql, args = (
+            "SELECT id, suite, model, model_fingerprint, config, status, metrics, started_at, "
+            "finished_at, comparability, n_total, n_failed FROM runs WHERE 1=1",
+            [],
+        )
         if suite:
             sql, args = sql + " AND suite=?", [*args, suite]
         if model:
             sql, args = sql + " AND model=?", [*args, model]
         if finished_only:
-            sql += " AND status='finished'"
-        rows = self.db.execute(sql + " ORDER BY started_at", args).fetchall()
+            sql += f" AND status IN ({','.join('?' * len(DONE))})"
+            args += list(DONE)
+        rows = self.db.execute(sql + " ORDER BY started_at, rowid", args).fetchall()
         return [
             Run(
-                r[0],
-                r[1],
-                r[2],
-                r[3],
+                *r[:4],
                 json.loads(r[4]),
                 r[5],
                 json.loads(r[6]) if r[6] else None,
                 r[7],
                 r[8],
+                json.loads(r[9]) if r[9] else None,
+                r[10],
+                r[11],
             )
             for r in rows
         ]
+
+    def run(self, run_id: str) -> Run | None:
+        found = [r for r in self.runs(finished_only=False) if r.id == run_id]
+        return found[0] if found else None
 
     def latest_run(self, suite: str, model: str) -> Run | None:
         runs = self.runs(suite=suite, model=model)
@@ -262,10 +365,20 @@ class Store:
         return self.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
 def open_store(path: str | Path) -> Store:
     """Open a store, refusing a file that exists but is not a SQLite database (left untouched)."""
     p = Path(path)
-    if p.exists() and p.stat().st_size > 0:
+    if p.is_file() and p.stat().st_size > 0:
         with open(p, "rb") as f:
             if f.read(16) != b"SQLite format 3\x00":
                 raise HarnessError(

@@ -3,6 +3,9 @@
 `responder(body) -> str | dict` makes the reply text (a dict may also carry `top_logprobs`, a list
 of {token: logprob} per generated token). Faults are injected at set rates from a seeded RNG:
 429, 500, timeout (the reply is held past the client's timeout), malformed JSON, empty content.
+`models` is what GET /v1/models lists (model cards; none by default). `key`, when set, is the only
+API key accepted: any other gets a 401 whose body echoes the Authorization header, as some
+servers do, so tests can check that secrets never reach results.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from collections import Counter
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-FAULTS = ("429", "500", "timeout", "malformed", "empty")
+FAULTS = ("429", "500", "timeout", "malformed", "empty", "401")
 
 
 def echo(body: dict) -> str:
@@ -58,6 +61,8 @@ class OpenAIServer:
         latency: float = 0.0,
         hang: float = 3.0,
         seed: int = 0,
+        models: list[dict] | None = None,
+        key: str | None = None,
     ):
         unknown = set(faults or {}) - set(FAULTS)
         if unknown:
@@ -66,6 +71,8 @@ class OpenAIServer:
         self.faults = faults or {}
         self.latency = latency
         self.hang = hang
+        self.models = models or []
+        self.key = key
         self.rng = random.Random(seed)
         self.lock = threading.Lock()
         self.outcomes: Counter[str] = Counter()
@@ -116,17 +123,30 @@ class OpenAIServer:
                 self.end_headers()
                 self.wfile.write(payload)
 
+            def _authorized(self, refuse: bool = False) -> bool:
+                auth = self.headers.get("Authorization", "")
+                if not refuse and (server.key is None or auth == f"Bearer {server.key}"):
+                    return True
+                echo = {"error": {"message": f"invalid credentials in header: {auth}"}}
+                self._send(401, json.dumps(echo).encode())
+                return False
+
             def do_GET(self) -> None:
-                self._send(200, json.dumps({"object": "list", "data": []}).encode())
+                if self._authorized():
+                    self._send(200, json.dumps({"object": "list", "data": server.models}).encode())
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if not self._authorized():
+                    return
                 if server.latency:
                     time.sleep(server.latency)
                 fault = server._draw_fault()
                 with server.lock:
                     server.outcomes[fault or "ok"] += 1
                     server.requests.append(body)
+                if fault == "401":
+                    return self._authorized(refuse=True)
                 if fault == "429":
                     return self._send(429, b'{"error": {"message": "rate limited"}}')
                 if fault == "500":
@@ -185,8 +205,9 @@ FAST = dict(backoff=0.01, timeout=0.5, max_retries=8)  # client settings for fau
 
 
 def run_judged_suite(suite, items, store, server):
-    """Run a judged suite with the loopback server as both the model under test and the judge."""
-    from harness.backends import SamplingParams, make_backend
+    """Run a judged suite with the loopback server as both the model under test and the judge.
+    Returns (run id, SuiteResult)."""
+    from harness.backends import SamplingParams, fingerprint_for, make_backend
     from harness.judges import make_judge
     from harness.registry import ModelSpec
     from harness.runner import RunConfig, execute
@@ -195,11 +216,11 @@ def run_judged_suite(suite, items, store, server):
     params = SamplingParams(max_new_tokens=64)
     config = RunConfig(suite.name, spec.name, "openai", params.as_dict(), None, "test", "s")
     judge = make_judge("judge/x", store, base_url=server.base_url, progress=False, **FAST)
-    return execute(
+    outcome = execute(
         suite,
         items,
-        spec,
-        "openai",
+        items,
+        fingerprint_for(spec, "openai", base_url=server.base_url),
         params,
         store,
         config,
@@ -207,3 +228,4 @@ def run_judged_suite(suite, items, store, server):
         judge=judge,
         progress=False,
     )
+    return outcome.run_id, outcome.result

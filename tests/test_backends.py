@@ -8,7 +8,7 @@ import time
 import pytest
 from openai_server import OpenAIServer
 
-from harness.backends import SamplingParams, make_backend
+from harness.backends import SamplingParams, fingerprint_for, make_backend
 from harness.errors import HarnessError
 from harness.registry import ModelSpec, resolve_model
 from harness.runner import CachedGenerator
@@ -92,7 +92,8 @@ def test_openai_concurrency_limit_and_cache(tmp_path, monkeypatch):
     store = Store(tmp_path / "s.sqlite")
     with OpenAIServer(latency=0.2) as server:
         backend = openai_backend(server, concurrency=10)
-        gen = CachedGenerator(store, backend.fingerprint, "t@1", lambda: backend, progress=False)
+        fp = fingerprint_for(backend.spec, "openai", base_url=server.base_url)
+        gen = CachedGenerator(store, fp, "t@1", lambda: backend, progress=False)
         start = time.perf_counter()
         first = gen(convs([f"q{i}" for i in range(30)]), SamplingParams())
         took = time.perf_counter() - start

@@ -93,7 +93,7 @@ def test_killed_run_resumes_without_duplicates(tmp_path, reference):
         assert (
             db.execute("SELECT COUNT(*) FROM scores WHERE run_id=?", (finished,)).fetchone()[0] == N
         )
-    assert statuses == ["finished", "running"]  # the killed run stays visible, never counted
+    assert statuses == ["finished", "interrupted"]  # the killed run stays visible, never counted
 
 
 def test_two_concurrent_runs_share_one_store(tmp_path, reference):

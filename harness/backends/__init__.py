@@ -17,10 +17,13 @@ __all__ = [
 ]
 
 
+IDENTITY_ONLY = ("model_tag",)  # options that name a model without changing how it runs
+
+
 def make_backend(spec: ModelSpec, backend: str | None = None, **options) -> Backend:
     """Build the backend named `backend` (default: the registry entry's) for `spec`."""
     name = backend or spec.backend
-    options = {k: v for k, v in options.items() if v is not None}
+    options = {k: v for k, v in options.items() if v is not None and k not in IDENTITY_ONLY}
     if name == "hf":
         from harness.backends.hf import HFBackend
 
@@ -36,10 +39,21 @@ def make_backend(spec: ModelSpec, backend: str | None = None, **options) -> Back
     raise HarnessError(f"unknown backend {name!r}; use one of {', '.join(BACKENDS)}")
 
 
-def fingerprint_for(spec: ModelSpec, backend: str) -> str:
-    """Identifies a model's outputs without loading it, so a fully cached run loads nothing."""
+def fingerprint_for(spec: ModelSpec, backend: str, **options) -> str:
+    """Identifies a model's outputs without loading it, so a fully cached run loads nothing.
+
+    Local weights: a content hash of every weight, tokenizer and template file (or the hub commit);
+    endpoints: URL, served model card and `model_tag`. `options` are make_backend's.
+    """
+    tag = options.get("model_tag")
     if backend == "openai":
-        return f"openai:{spec.source}"
+        from harness.backends.openai_compat import endpoint_identity
+
+        keep = ("base_url", "api_key_env", "flag")
+        return endpoint_identity(
+            spec, model_tag=tag, **{k: options[k] for k in keep if k in options}
+        )
     from harness.backends.weights import fingerprint
 
-    return f"{backend}:{fingerprint(spec)}:{spec.chat_template}:{spec.system_prompt}"
+    fp = f"{backend}:{fingerprint(spec)}:{spec.chat_template}:{spec.system_prompt}"
+    return f"{fp}:tag={tag}" if tag else fp

@@ -13,20 +13,26 @@ OnResult = Callable[[int, "Completion"], None]
 
 @dataclass(frozen=True)
 class SamplingParams:
-    """What determines a completion besides the model and the prompt (part of the cache key)."""
+    """What determines a completion besides the model and the prompt (part of the cache key).
+
+    A field set to None is not sent to an API endpoint at all, so a judge's request body can equal
+    the reference tool's field by field (FastChat sends no top_p or seed; alpaca_eval no seed).
+    """
 
     max_new_tokens: int = 1024
     temperature: float = 0.0
-    top_p: float = 1.0
+    top_p: float | None = 1.0
     stop: tuple[str, ...] = ()
-    seed: int = 0
+    seed: int | None = 0
     top_logprobs: int = 0  # >0: return the first token's top log-probabilities (judges)
+    n: int | None = None  # sent as given (FastChat's judge sends n=1)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "stop", tuple(self.stop))
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """The settings as cache-key parts; unset (None) fields are left out."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
 
 
 @dataclass
@@ -61,10 +67,10 @@ class Usage:
 
 
 class Backend(ABC):
-    """Generates completions; `fingerprint` names everything about the model that changes outputs."""
+    """Generates completions. Its identity (for the cache) is `fingerprint_for`'s, computed without
+    building the backend, so a fully cached run loads nothing."""
 
     name: str
-    fingerprint: str
 
     @abstractmethod
     def generate(

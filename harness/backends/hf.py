@@ -6,7 +6,6 @@ from collections.abc import Sequence
 
 import torch
 
-from harness.backends import fingerprint_for
 from harness.backends.base import Backend, Completion, Conversation, OnResult, SamplingParams
 from harness.backends.weights import local_path
 from harness.registry import ModelSpec
@@ -44,7 +43,6 @@ class HFBackend(Backend):
 
         self.spec = spec
         self.batch_size = batch_size
-        self.fingerprint = fingerprint_for(spec, "hf")
         path = local_path(spec)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         kwargs = {"revision": spec.revision, "trust_remote_code": spec.trust_remote_code}
@@ -86,13 +84,13 @@ class HFBackend(Backend):
         enc = enc.to(self.device)
         sample = params.temperature > 0
         if sample:
-            torch.manual_seed(params.seed)
+            torch.manual_seed(params.seed or 0)
         out = self.model.generate(
             **enc,
             max_new_tokens=params.max_new_tokens,
             do_sample=sample,
             temperature=params.temperature if sample else None,
-            top_p=params.top_p if sample else None,
+            top_p=(params.top_p or 1.0) if sample else None,
             top_k=None,
             stop_strings=list(params.stop) or None,
             tokenizer=self.tokenizer if params.stop else None,

@@ -7,16 +7,23 @@ it is never part of a fingerprint, a cache key, a log line or a result.
 from __future__ import annotations
 
 import asyncio
+import functools
+import json
 import os
 import random
 from collections.abc import Sequence
+from urllib.parse import urlsplit
 
-from harness.backends import fingerprint_for
 from harness.backends.base import Backend, Completion, Conversation, OnResult, SamplingParams
 from harness.errors import HarnessError
+from harness.redact import redact, redact_url
 from harness.registry import ModelSpec
 
 OPENAI_URL = "https://api.openai.com/v1"
+
+
+class EmptyReply(ValueError):
+    """HTTP 200 without content: a failed call (retried), never an answer to score."""
 
 
 def _retryable(exc: Exception) -> bool:
@@ -35,6 +42,96 @@ def _retryable(exc: Exception) -> bool:
     )
 
 
+def resolve_endpoint(
+    spec: ModelSpec,
+    base_url: str | None,
+    api_key_env: str = "OPENAI_API_KEY",
+    flag: str = "--base-url",
+) -> tuple[str, str]:
+    """The endpoint's URL and key; a malformed URL or a missing key for OpenAI is one line."""
+    url = (base_url or spec.base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_URL).rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise HarnessError(
+            f"{flag} {redact_url(url)!r} is not an http(s) URL; give one like "
+            "http://localhost:8000/v1"
+        )
+    key = os.environ.get(api_key_env)
+    if not key:
+        if url == OPENAI_URL:
+            raise HarnessError(
+                f"{api_key_env} is not set: export it, or pass {flag} for a local "
+                "OpenAI-compatible server"
+            )
+        key = "EMPTY"  # local servers (vllm serve) accept any key
+    return url, key
+
+
+# Model-card fields that name the weights behind a served model. `created` is the registration time
+# on OpenAI's API but the time of the request on vLLM-style servers, which report the weights as
+# `root`: it is kept only where no `root` is given.
+CARD_FIELDS = ("id", "root", "parent", "owned_by", "max_model_len")
+
+
+@functools.lru_cache(maxsize=64)
+def endpoint_card(url: str, key: str, model: str, flag: str = "--base-url") -> dict | None:
+    """What `GET /models` says about `model`: its card, or None where the server lists nothing.
+
+    Asked once per process and endpoint, before any work, so an unreachable endpoint or a
+    rejected key stops the run at once instead of failing every call.
+    """
+    import openai
+
+    client = openai.OpenAI(api_key=key, base_url=url, timeout=15.0, max_retries=2)
+    try:
+        cards = [c.model_dump() for c in client.models.list().data]
+    except openai.AuthenticationError as e:
+        raise HarnessError(
+            f"{redact_url(url)} rejected the API key ({e.status_code}): {redact(_short(e))}; "
+            "check the key's environment variable"
+        ) from None
+    except openai.APIConnectionError as e:
+        raise HarnessError(
+            f"cannot reach {redact_url(url)} ({redact(_short(e))}); start the server or fix {flag}"
+        ) from None
+    except (openai.APIStatusError, openai.APIResponseValidationError, ValueError, TypeError):
+        return None  # no model listing: identity falls back to URL, name and --model-tag
+    finally:
+        client.close()
+    if not cards:
+        return None
+    card = next((c for c in cards if c.get("id") == model), None)
+    if card is None:
+        listed = ", ".join(sorted(str(c.get("id")) for c in cards)[:10])
+        raise HarnessError(
+            f"{redact_url(url)} does not serve model {model!r} (it lists: {listed}); fix the "
+            f"model name or {flag}"
+        )
+    kept = {k: card[k] for k in CARD_FIELDS if card.get(k) is not None}
+    if "root" not in kept and card.get("created") is not None:
+        kept["created"] = card["created"]
+    return kept
+
+
+def endpoint_identity(
+    spec: ModelSpec,
+    base_url: str | None = None,
+    model_tag: str | None = None,
+    api_key_env: str = "OPENAI_API_KEY",
+    flag: str = "--base-url",
+) -> str:
+    """The fingerprint of a served model: endpoint URL (credentials masked), model name, what the
+    server reports about the weights, and the user's tag for servers that report nothing."""
+    url, key = resolve_endpoint(spec, base_url, api_key_env, flag)
+    identity = {
+        "url": redact_url(url),
+        "model": spec.source,
+        "card": endpoint_card(url, key, spec.source, flag),
+        "tag": model_tag,
+    }
+    return "openai:" + json.dumps(identity, sort_keys=True, separators=(",", ":"))
+
+
 class OpenAIBackend(Backend):
     name = "openai"
 
@@ -47,25 +144,15 @@ class OpenAIBackend(Backend):
         timeout: float = 120.0,
         backoff: float = 1.0,
         api_key_env: str = "OPENAI_API_KEY",
+        flag: str = "--base-url",
     ):
         import openai
 
         self.spec = spec
-        self.base_url = (
-            base_url or spec.base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_URL
-        ).rstrip("/")
-        key = os.environ.get(api_key_env)
-        if not key:
-            if self.base_url == OPENAI_URL:
-                raise HarnessError(
-                    f"{api_key_env} is not set: export it, or pass --base-url for a local "
-                    "OpenAI-compatible server"
-                )
-            key = "EMPTY"  # local servers (vllm serve) accept any key
+        self.base_url, key = resolve_endpoint(spec, base_url, api_key_env, flag)
         self.concurrency = concurrency
         self.max_retries = max_retries
         self.backoff = backoff
-        self.fingerprint = fingerprint_for(spec, "openai")
         self._client_args = dict(
             api_key=key, base_url=self.base_url, timeout=timeout, max_retries=0
         )
@@ -98,30 +185,33 @@ class OpenAIBackend(Backend):
             return list(await asyncio.gather(*(one(i, c) for i, c in enumerate(conversations))))
 
     async def _call(self, client, conv: Conversation, params: SamplingParams) -> Completion:
-        kwargs = dict(
-            model=self.spec.source,
-            messages=conv,
-            max_tokens=params.max_new_tokens,
-            temperature=params.temperature,
-            top_p=params.top_p,
-            seed=params.seed,
-        )
-        if params.stop:
-            kwargs["stop"] = list(params.stop)
-        if params.top_logprobs:
-            kwargs.update(logprobs=True, top_logprobs=params.top_logprobs)
+        kwargs = request_body(self.spec.source, conv, params)
         error = "no attempt"
         for attempt in range(self.max_retries + 1):
             try:
                 resp = await client.chat.completions.create(**kwargs)
                 return _completion(resp)
             except Exception as e:  # noqa: BLE001 - classified below
+                error = redact(f"{type(e).__name__}: {_short(e)}")
                 if not _retryable(e):
-                    return Completion(text="", error=f"{type(e).__name__}: {_short(e)}")
-                error = f"{type(e).__name__}: {_short(e)}"
+                    return Completion(text="", error=error)
             if attempt < self.max_retries:
                 await asyncio.sleep(self.backoff * 2**attempt * (0.5 + random.random()))
         return Completion(text="", error=f"gave up after {self.max_retries + 1} attempts: {error}")
+
+
+def request_body(model: str, conv: Conversation, params: SamplingParams) -> dict:
+    """The chat-completions body: the set fields only, in the OpenAI API's names."""
+    body = {"model": model, "messages": conv, "max_tokens": params.max_new_tokens}
+    optional = {"temperature": params.temperature, "top_p": params.top_p, "seed": params.seed}
+    body.update({k: v for k, v in optional.items() if v is not None})
+    if params.n is not None:
+        body["n"] = params.n
+    if params.stop:
+        body["stop"] = list(params.stop)
+    if params.top_logprobs:
+        body.update(logprobs=True, top_logprobs=params.top_logprobs)
+    return body
 
 
 def _short(e: Exception) -> str:
@@ -132,6 +222,8 @@ def _completion(resp) -> Completion:
     if not getattr(resp, "choices", None):
         raise ValueError("response has no choices")
     choice = resp.choices[0]
+    if not choice.message.content and not (choice.logprobs and choice.logprobs.content):
+        raise EmptyReply(f"empty reply (finish_reason={choice.finish_reason})")
     usage = resp.usage
     logprobs = None
     if choice.logprobs and choice.logprobs.content:

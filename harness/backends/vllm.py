@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from harness.backends import fingerprint_for
 from harness.backends.base import Backend, Completion, Conversation, OnResult, SamplingParams
 from harness.backends.weights import local_path
 from harness.errors import HarnessError
@@ -29,7 +28,6 @@ class VLLMBackend(Backend):
                 "or use --backend hf"
             ) from None
         self.spec = spec
-        self.fingerprint = fingerprint_for(spec, "vllm")
         self._vllm = vllm
         self.llm = vllm.LLM(
             model=local_path(spec),
@@ -50,7 +48,7 @@ class VLLMBackend(Backend):
         sp = self._vllm.SamplingParams(
             max_tokens=params.max_new_tokens,
             temperature=params.temperature,
-            top_p=params.top_p,
+            top_p=1.0 if params.top_p is None else params.top_p,
             stop=list(params.stop) or None,
             seed=params.seed,
             logprobs=params.top_logprobs or None,

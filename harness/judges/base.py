@@ -1,10 +1,11 @@
 """The judge seam: a backend plus a rubric (sampling settings and a reply parser).
 
 Every verdict is cached in the store's `judgments` table under judge fingerprint + prompt + rubric,
-so a repeated or interrupted run asks the judge only for what is missing. A reply that does not
-parse is asked again, then recorded as failed with its reason (and cached: the judge has spoken).
-A call that fails in transport after the backend's retries is reported but not cached, so a rerun
-tries it again.
+so a repeated or interrupted run asks the judge only for what is missing. As FastChat and
+alpaca_eval do, each judgment is one verdict call (the backend retries transport errors only); a
+reply that does not parse is a failed judgment with its reason. Re-asking unparseable replies is
+an explicit option (`parse_retries`), recorded in the run. Failed judgments are kept in the store
+for inspection but never reused: a rerun asks again.
 """
 
 from __future__ import annotations
@@ -41,7 +42,6 @@ class Rubric:
     name: str
     sampling: SamplingParams
     parse: Callable[[Completion], dict]
-    parse_retries: int = 2
 
 
 @dataclass
@@ -84,8 +84,10 @@ class Judge:
     model: str  # the judge's model name (for prices and exported files)
     fingerprint: str
     make_backend: Callable[[], Backend]
-    store: Store
+    store: Store | None  # set before the first verdict is asked for
     progress: bool = True
+    parse_retries: int = 0  # re-ask an unparseable reply this often (the references: never)
+    refresh: bool = False  # ask again even where a verdict is cached, and replace it
     usage: JudgeUsage = field(default_factory=JudgeUsage)
     _backend: Backend | None = field(default=None, repr=False)
 
@@ -102,7 +104,7 @@ class Judge:
             )
             for p in prompts
         ]
-        found = self.store.get_judgments(keys)
+        found = {} if self.refresh else self.store.get_judgments(keys, ok_only=True)
         verdicts = {k: _from_row(row) for k, row in found.items()}
         self.usage.cached += sum(k in found for k in keys)
         todo = list(dict.fromkeys(k for k in keys if k not in found))
@@ -117,13 +119,13 @@ class Judge:
         """Ask, parse, and ask again what did not parse; store each verdict as it is final."""
         self._backend = self._backend or self.make_backend()
         done: dict[str, Verdict] = {}
-        for _ in range(rubric.parse_retries + 1):
+        for _ in range(self.parse_retries + 1):
             unparsed: dict[str, Verdict] = {}
 
             def on_result(j: int, c: Completion, pending=pending, unparsed=unparsed) -> None:
                 key, messages = pending[j]
                 self.usage.add(c)
-                if not c.ok:  # transport failure after the backend's retries: not cached
+                if not c.ok:  # transport failure or empty reply after the backend's retries
                     done[key] = Verdict(None, error=c.error)
                     bar.update(1)
                     return
@@ -140,10 +142,11 @@ class Judge:
             pending = [(k, m) for k, m in pending if k in unparsed]
             if not pending:
                 break
-        tries = rubric.parse_retries + 1
+        tries = self.parse_retries + 1
         for key, messages in pending:
             v = unparsed[key]
-            v.error = f"{v.error} (after {tries} attempts)"
+            if tries > 1:
+                v.error = f"{v.error} (after {tries} attempts)"
             done[key] = v
             self.usage.failed += 1
             self._put(key, messages, rubric, v, None)
@@ -190,25 +193,24 @@ class Judge:
 
 
 def _from_row(row: dict) -> Verdict:
-    if row["status"] == "ok":
-        return Verdict(
-            row["parsed"]["value"], row["output"] or "", detail=row["parsed"], cached=True
-        )
-    return Verdict(None, row["output"] or "", row["error"], cached=True)
+    return Verdict(row["parsed"]["value"], row["output"] or "", detail=row["parsed"], cached=True)
 
 
 def make_judge(
     name: str,
-    store: Store,
+    store: Store | None,
     base_url: str | None = None,
     concurrency: int = 16,
     progress: bool = True,
+    model_tag: str | None = None,
+    parse_retries: int = 0,
+    refresh: bool = False,
     **backend_options,
 ) -> Judge:
     """A judge by registry name (group `judge`) or any OpenAI-compatible model name.
 
-    An `openai` judge's backend is built at once, so a missing API key is reported before any
-    generation is spent.
+    An `openai` judge is identified by its endpoint now (URL, served model card, `model_tag`), so
+    a missing key, a rejected key or a dead endpoint is reported before any generation is spent.
     """
     from harness.backends import fingerprint_for, make_backend
     from harness.registry import ModelSpec, load_registry
@@ -218,12 +220,15 @@ def make_judge(
     )
     backend = "openai" if base_url else spec.backend
     options = (
-        {"base_url": base_url, "concurrency": concurrency, **backend_options}
+        {
+            "base_url": base_url,
+            "concurrency": concurrency,
+            "flag": "--judge-base-url",
+            **backend_options,
+        }
         if backend == "openai"
         else backend_options
     )
+    fingerprint = fingerprint_for(spec, backend, model_tag=model_tag, **options)
     build = lambda: make_backend(spec, backend, **options)  # noqa: E731
-    if backend == "openai":
-        built = build()
-        build = lambda: built  # noqa: E731
-    return Judge(spec.source, fingerprint_for(spec, backend), build, store, progress)
+    return Judge(spec.source, fingerprint, build, store, progress, parse_retries, refresh)

@@ -13,10 +13,29 @@ if TYPE_CHECKING:
 
 @dataclass
 class SuiteResult:
+    """Metrics say what they are over: `failed` of `total` units (items, or judgments where a
+    suite scores per judgment) had no score and are left out of them, with a note saying so."""
+
     metrics: dict[str, float]
-    records: list[dict]  # one per item, each with an "id"
+    records: list[dict]  # one per item, each with an "id" (and an "error" when it failed)
     breakdown: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    total: int = 0
+    failed: int = 0
+    unit: str = "items"
+
+    @property
+    def scored(self) -> int:
+        return self.total - self.failed
+
+    def failure_line(self) -> str | None:
+        """'k of N items failed ...', or None when every unit was scored."""
+        if not self.failed:
+            return None
+        return (
+            f"{self.failed} of {self.total} {self.unit} failed (see their errors); metrics are "
+            f"over the {self.scored} scored; rerun the same command to retry the failed ones"
+        )
 
 
 class Suite(ABC):

@@ -74,31 +74,43 @@ class IFEval(Suite):
 
     def run(self, items, ctx) -> SuiteResult:
         completions = ctx.generate([[{"role": "user", "content": it["prompt"]}] for it in items])
-        result = self.score(items, [c.text for c in completions])
-        for record, c in zip(result.records, completions):
-            if c.error:
-                record["error"] = c.error
-        return result
+        errors = [None if c.ok else f"generation failed: {c.error}" for c in completions]
+        return self.score(items, [c.text for c in completions], errors)
 
-    def score(self, items: list[dict], responses: list[str]) -> SuiteResult:
+    def score(
+        self, items: list[dict], responses: list[str], errors: list[str | None] | None = None
+    ) -> SuiteResult:
+        """The official metrics over the items that have a response; a failed item (its error
+        given) is recorded with its reason and left out of every metric, as a count."""
         from harness.suites.ifeval_rules import aggregate, check
 
-        verdicts = [check(it, r) for it, r in zip(items, responses)]
-        metrics, breakdown = aggregate(items, verdicts)
-        records = [
-            {
+        errors = errors or [None] * len(items)
+        answered = [(it, r) for it, r, e in zip(items, responses, errors) if e is None]
+        verdicts = {it["id"]: check(it, r) for it, r in answered}
+        metrics, breakdown = (
+            aggregate([it for it, _ in answered], list(verdicts.values())) if answered else ({}, {})
+        )
+        records = []
+        for it, r, err in zip(items, responses, errors):
+            record = {
                 "id": it["id"],
                 "prompt": it["prompt"],
-                "response": r,
+                "response": r if err is None else None,
                 "instruction_id_list": it["instruction_id_list"],
-                "strict": v.strict,
-                "loose": v.loose,
-                "prompt_strict": v.prompt_strict,
-                "prompt_loose": v.prompt_loose,
             }
-            for it, r, v in zip(items, responses, verdicts)
-        ]
-        return SuiteResult(metrics, records, breakdown)
+            v = verdicts.get(it["id"])
+            if v is None:
+                record["error"] = err
+            else:
+                record.update(
+                    strict=v.strict,
+                    loose=v.loose,
+                    prompt_strict=v.prompt_strict,
+                    prompt_loose=v.prompt_loose,
+                )
+            records.append(record)
+        failed = len(items) - len(answered)
+        return SuiteResult(metrics, records, breakdown, total=len(items), failed=failed)
 
     def read_responses(self, path: Path, items: list[dict]) -> tuple[list[dict], list[str]]:
         """Official `{"prompt", "response"}` JSONL or lm-eval's `samples_ifeval_*.jsonl`.
