@@ -160,6 +160,13 @@ def _add_judge(p) -> None:
         "preference). Recorded in the run; runs with other values are not compared",
     )
     p.add_argument(
+        "--reference-answers",
+        metavar="JUDGE",
+        help="mt_bench: grade math/reasoning/coding against this judge's reference answers "
+        "(reference_answer/JUDGE.jsonl) instead of the judge's own, which FastChat requires; "
+        "recorded in the run",
+    )
+    p.add_argument(
         "--df-gamed",
         type=Path,
         help="local copy of alpaca_eval's df_gamed.csv for the length-controlled win rate "
@@ -196,6 +203,12 @@ def _add_score(sub) -> None:
         "store and on leaderboards (default: the file's model, else its name)",
     )
     p.add_argument("--data-dir", help="local benchmark data (as for `run`)")
+    p.add_argument(
+        "--allow-partial",
+        action="store_true",
+        help="mt_bench --responses: score an answer file that lacks questions (FastChat's "
+        "check_data refuses it); the metrics are then over the answered ones only",
+    )
     p.add_argument("--output", type=Path, help="write a results JSON")
     p.add_argument(
         "--store",
@@ -354,7 +367,11 @@ def _scoring_options(suite, args) -> dict:
     """Options that change a judged suite's scores: recorded, and part of comparability."""
     if not hasattr(suite, "default_judge"):
         return {}
-    return {"judge_parse_retries": args.judge_parse_retries}
+    options = {"judge_parse_retries": args.judge_parse_retries}
+    if hasattr(suite, "check_judge"):
+        options["reference_answers"] = args.reference_answers
+        options["allow_partial"] = getattr(args, "allow_partial", False)
+    return options
 
 
 def _judge(suite, args, store):
@@ -365,7 +382,10 @@ def _judge(suite, args, store):
     from harness.judges import make_judge
 
     suite.df_gamed = args.df_gamed
-    return make_judge(
+    if hasattr(suite, "check_judge"):
+        suite.reference_answers = args.reference_answers
+        suite.allow_partial = getattr(args, "allow_partial", False)
+    judge = make_judge(
         args.judge or suite.default_judge,
         store,
         base_url=args.judge_base_url,
@@ -375,6 +395,9 @@ def _judge(suite, args, store):
         parse_retries=args.judge_parse_retries,
         refresh=getattr(args, "refresh", False),
     )
+    if hasattr(suite, "check_judge"):  # FastChat's check_data: the judge's references exist
+        suite.check_judge(judge.model)
+    return judge
 
 
 def cmd_score(args) -> int:
@@ -401,8 +424,8 @@ def cmd_score(args) -> int:
             raise HarnessError(f"suite {suite.name!r} does not score a responses file")
         if not args.responses.is_file():
             raise HarnessError(f"responses file {args.responses} not found")
+        judge = _judge(suite, args, store)  # sets the suite's scoring options too
         items, responses = suite.read_responses(args.responses, data)
-        judge = _judge(suite, args, store)
         result = suite.score(items, responses, judge) if judge else suite.score(items, responses)
     source = verdicts or args.responses
     model = args.model or result.breakdown.get("model") or source.stem
@@ -436,13 +459,22 @@ def cmd_score(args) -> int:
         metrics["n_failed"] = result.failed
         status = store.finish_run(run_id, metrics, result.records, result.total, result.failed)
     if args.output:
-        write_json_atomic(args.output, results_payload(run_id, config, result, status))
+        write_json_atomic(
+            args.output, results_payload(run_id, config, result, status, imported=True)
+        )
     if not args.quiet or status != "finished":
-        print_table(model, suite, result, run_id, status)
+        print_table(model, suite, result, run_id, status, imported=True)
     return _exit_status([status])
 
 
-def print_table(model: str, suite, result, run_id: str | None, status: str = "finished") -> None:
+def print_table(
+    model: str,
+    suite,
+    result,
+    run_id: str | None,
+    status: str = "finished",
+    imported: bool = False,
+) -> None:
     """The run's metrics, what they are over, its status, and its notes."""
     over = f"{result.scored} of {result.total} {result.unit}" if result.total else "0 items"
     print(f"\n{suite.name} | {model} | {over}" + (f" | run {run_id}" if run_id else ""))
@@ -458,7 +490,7 @@ def print_table(model: str, suite, result, run_id: str | None, status: str = "fi
             scale = getattr(suite, "display_scale", 100)  # ifeval: fractions shown as percent
             shown = f"{scale * value:6.2f}" if isinstance(value, float) else str(value)
             print(f"  {name:28} {shown}")
-    for note in [result.failure_line(), *result.notes]:
+    for note in [result.failure_line(rerun=not imported), *result.notes]:
         if note:
             print(f"  note: {note}")
 

@@ -276,7 +276,11 @@ def write_json_atomic(path: Path, payload: dict) -> None:
 
 
 def results_payload(
-    run_id: str | None, config: RunConfig | dict, result: SuiteResult, status: str = "finished"
+    run_id: str | None,
+    config: RunConfig | dict,
+    result: SuiteResult,
+    status: str = "finished",
+    imported: bool = False,
 ) -> dict:
     return {
         "run_id": run_id,
@@ -286,6 +290,6 @@ def results_payload(
         "metrics": result.metrics,
         "over": {"total": result.total, "failed": result.failed, "unit": result.unit},
         "breakdown": result.breakdown,
-        "notes": [n for n in [result.failure_line(), *result.notes] if n],
+        "notes": [n for n in [result.failure_line(rerun=not imported), *result.notes] if n],
         "records": result.records,
     }

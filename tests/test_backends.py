@@ -62,6 +62,21 @@ def test_hf_eos_ends_generation(smol):
     assert "<|im_end|>" not in c.text
 
 
+def test_hf_reports_each_sequence_as_it_ends(smol):
+    """Progress moves per sequence: a row that ends early is reported before the batch ends."""
+    prompts = ["Reply with just the word yes.", *PROMPTS[:3]]
+    seen: list[tuple[int, int, str]] = []
+    out = smol.generate(
+        convs(prompts),
+        SamplingParams(max_new_tokens=40),
+        lambda i, c: seen.append((i, c.completion_tokens, c.finish_reason)),
+    )
+    assert sorted(i for i, _, _ in seen) == [0, 1, 2, 3]
+    early = [n for _, n, why in seen if why == "stop"]
+    assert early and early == sorted(early), "rows ending with EOS come in the order they ended"
+    assert seen[0][1] < max(c.completion_tokens for c in out)
+
+
 def openai_backend(server, **kw):
     spec = ModelSpec(name="loop", source="loop-model", backend="openai")
     return make_backend(spec, "openai", base_url=server.base_url, backoff=0.01, timeout=1.0, **kw)

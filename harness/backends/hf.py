@@ -69,19 +69,44 @@ class HFBackend(Backend):
         lengths = [len(self.tokenizer(p, add_special_tokens=False).input_ids) for p in prompts]
         order = sorted(range(len(prompts)), key=lambda i: -lengths[i])  # similar lengths batch well
         results: list[Completion | None] = [None] * len(prompts)
+
+        def report(i: int, completion: Completion) -> None:
+            results[i] = completion
+            if on_result:
+                on_result(i, completion)
+
         for start in range(0, len(order), self.batch_size):
             batch = order[start : start + self.batch_size]
-            for i, completion in zip(
-                batch, self._generate_batch([prompts[i] for i in batch], params)
-            ):
-                results[i] = completion
-                if on_result:
-                    on_result(i, completion)
+            self._generate_batch(
+                [prompts[i] for i in batch], params, lambda j, c, b=batch: report(b[j], c)
+            )
         return results  # type: ignore[return-value]
 
-    def _generate_batch(self, prompts: list[str], params: SamplingParams) -> list[Completion]:
+    def _generate_batch(self, prompts: list[str], params: SamplingParams, report: OnResult) -> None:
+        """Generate a batch; `report(j, completion)` for row j as soon as it ends with EOS (so
+        progress moves per sequence and the store has it at once), the rest when all stop."""
+        from transformers import StoppingCriteria, StoppingCriteriaList
+
         enc = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
         enc = enc.to(self.device)
+        start, eos = enc.input_ids.shape[1], self._eos_ids()
+        prompt_tokens = [int(m) for m in enc.attention_mask.sum(dim=1)]
+        reported: set[int] = set()
+
+        def finish(j: int, ids: list[int]) -> None:
+            reported.add(j)
+            report(j, self._completion(ids, prompt_tokens[j], params, eos))
+
+        class ReportFinished(StoppingCriteria):
+            """Never stops generation; reports rows whose newest token is an end of sequence."""
+
+            def __call__(self, input_ids, scores, **kwargs):
+                last = input_ids[:, -1].tolist()
+                for j, token in enumerate(last):
+                    if j not in reported and token in eos:
+                        finish(j, input_ids[j, start:].tolist())
+                return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+
         sample = params.temperature > 0
         if sample:
             torch.manual_seed(params.seed or 0)
@@ -95,26 +120,27 @@ class HFBackend(Backend):
             stop_strings=list(params.stop) or None,
             tokenizer=self.tokenizer if params.stop else None,
             pad_token_id=self.tokenizer.pad_token_id,
+            stopping_criteria=StoppingCriteriaList([ReportFinished()]),
         )
-        new = out[:, enc.input_ids.shape[1] :]
-        completions = []
-        eos = self._eos_ids()
-        for row, mask in zip(new, enc.attention_mask):
-            ids = row.tolist()
-            n = next((k + 1 for k, t in enumerate(ids) if t in eos), len(ids))
-            text, stopped = cut_at_stop(
-                self.tokenizer.decode(ids[:n], skip_special_tokens=True), params.stop
-            )
-            hit_eos = bool(ids) and ids[n - 1] in eos
-            completions.append(
-                Completion(
-                    text=text,
-                    prompt_tokens=int(mask.sum()),
-                    completion_tokens=n,
-                    finish_reason="stop" if (stopped or hit_eos) else "length",
-                )
-            )
-        return completions
+        for j, row in enumerate(out[:, start:]):
+            if j not in reported:
+                finish(j, row.tolist())
+
+    def _completion(
+        self, ids: list[int], prompt_tokens: int, params: SamplingParams, eos: set[int]
+    ) -> Completion:
+        """Up to the first end of sequence, decoded and cut at the first stop string."""
+        n = next((k + 1 for k, t in enumerate(ids) if t in eos), len(ids))
+        text, stopped = cut_at_stop(
+            self.tokenizer.decode(ids[:n], skip_special_tokens=True), params.stop
+        )
+        hit_eos = bool(ids) and ids[n - 1] in eos
+        return Completion(
+            text=text,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=n,
+            finish_reason="stop" if (stopped or hit_eos) else "length",
+        )
 
     def _eos_ids(self) -> set[int]:
         ids = self.model.generation_config.eos_token_id

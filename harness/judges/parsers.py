@@ -15,13 +15,26 @@ RATING_BACKUP = re.compile(r"\[(\d+\.?\d*)\]")
 
 
 def fastchat_rating(c: Completion) -> dict:
-    """FastChat's single-answer rule: the first `[[x]]`, else the first `[x]`; none is a failure
-    (FastChat records it as score -1)."""
+    """FastChat's single-answer rule: the first `[[x]]`, else the first `[x]`, read with
+    `ast.literal_eval`; no match is a failure (FastChat records it as score -1)."""
     match = RATING.search(c.text) or RATING_BACKUP.search(c.text)
     if not match:
         snippet = c.text[-80:].replace("\n", " ") if c.text else "empty reply"
         raise ParseError(f"no [[rating]] in reply ({snippet!r})")
-    return {"value": float(ast.literal_eval(match.group(1)))}
+    return {"value": _literal_rating(match.group(0), match.group(1))}
+
+
+def _literal_rating(found: str, digits: str) -> float:
+    """`ast.literal_eval` as FastChat reads a rating, but what it cannot read (`08`: leading zero;
+    over 4300 digits) or reads as infinite is a failed judgment, not an exception: FastChat's
+    judge thread would crash on the first, and no mean survives the second."""
+    try:
+        value = float(ast.literal_eval(digits))
+    except (SyntaxError, ValueError) as e:
+        raise ParseError(f"rating {found[:40]!r} is not a number: {str(e)[:80]}") from None
+    if not math.isfinite(value):
+        raise ParseError(f"rating {found[:40]!r} is not a finite number")
+    return value
 
 
 def logprob_preference(

@@ -54,6 +54,21 @@ def fastchat_single(
     return messages, user
 
 
+# alpaca_eval decoders/openai.py `_openai_completion_helper`: the chat request is the config's
+# completions_kwargs (model_name as model) plus max_tokens, temperature and top_p, whose default
+# 1.0 is sent when the config sets none.
+HELPER_TOP_P = 1.0
+REPRODUCED_COMPLETIONS = {
+    "model_name",
+    "max_tokens",
+    "temperature",
+    "top_p",
+    "logprobs",
+    "top_logprobs",
+}
+REPRODUCED_PARSING = {"numerator_token", "denominator_tokens", "is_binarize"}
+
+
 @dataclass(frozen=True)
 class AnnotatorConfig:
     """One alpaca_eval pairwise annotator, as its configs.yaml describes it."""
@@ -63,6 +78,7 @@ class AnnotatorConfig:
     model: str
     max_tokens: int
     temperature: float
+    top_p: float
     top_logprobs: int
     numerator_token: str
     denominator_tokens: tuple[str, ...]
@@ -81,17 +97,33 @@ def alpaca_annotator(name: str = "weighted_alpaca_eval_gpt4_turbo") -> Annotator
     if config.get("fn_completion_parser") != "logprob_parser":
         raise HarnessError(f"annotator {name!r} is not logprob-parsed; use a weighted_* annotator")
     kw, parse = config["completions_kwargs"], config["completion_parser_kwargs"]
+    _check_reproducible(name, kw, parse)
     return AnnotatorConfig(
         name=name,
         template=Path(root / config["prompt_template"]).read_text(),
         model=kw["model_name"],
         max_tokens=int(kw["max_tokens"]),
         temperature=float(kw["temperature"]),
+        top_p=float(kw.get("top_p", HELPER_TOP_P)),
         top_logprobs=int(kw["top_logprobs"]),
         numerator_token=parse["numerator_token"],
         denominator_tokens=tuple(parse["denominator_tokens"]),
         is_binarize=bool(parse.get("is_binarize", True)),
     )
+
+
+def _check_reproducible(name: str, completions: dict, parser: dict) -> None:
+    """Refuse an annotator whose request or parsing has settings the harness does not send or
+    apply (logit_bias, the legacy completions API, a later token's log-probabilities...): its
+    verdicts would not be alpaca_eval's. `requires_chatml: true` is the chat request we send."""
+    chat = {"requires_chatml"} if completions.get("requires_chatml") is True else set()
+    unsent = set(completions) - REPRODUCED_COMPLETIONS - chat
+    extra = sorted(unsent) + sorted(set(parser) - REPRODUCED_PARSING)
+    if extra:
+        raise HarnessError(
+            f"alpaca_eval annotator {name!r} uses {', '.join(extra)}, which the harness does not "
+            "reproduce; use weighted_alpaca_eval_gpt4_turbo or another first-token annotator"
+        )
 
 
 def alpaca_messages(template: str, rows: list[dict]) -> list[Conversation]:

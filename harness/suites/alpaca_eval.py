@@ -1,10 +1,12 @@
 """AlpacaEval 2.0: 805 instructions, each answer compared with GPT-4-turbo's by an LLM judge.
 
 Judged as alpaca_eval's `weighted_alpaca_eval_gpt4_turbo` annotator does: its prompt and settings
-from the installed package's evaluators_configs, the two outputs' order drawn per instruction with
+from the installed package's evaluators_configs (the request body is the one alpaca_eval's
+`openai_completions` sends, field by field), the two outputs' order drawn per instruction with
 alpaca_eval's own seeded choice, and the preference weighted by the first token's log-probabilities
-(`logprob_parser`). Metrics come from alpaca_eval.metrics itself (pairwise_to_winrate,
-get_length_controlled_winrate); preferences are in [1, 2], 2 = the model's output preferred.
+(`logprob_parser`). Metrics come from alpaca_eval.metrics itself (get_winrate,
+get_length_controlled_winrate), called on the annotations as `alpaca_eval evaluate` builds them;
+preferences are in [1, 2], 2 = the model's output preferred.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import functools
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness import data
 from harness.backends import SamplingParams
@@ -22,6 +25,9 @@ from harness.judges import Rubric
 from harness.judges.parsers import logprob_preference
 from harness.judges.templates import alpaca_annotator, alpaca_messages
 from harness.suites.base import Suite, SuiteResult
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 EVAL_FILE = "eval_set_gpt4_1106_preview_outputs.json"
 PACKAGE = (
@@ -90,33 +96,37 @@ def _hub_file_from(path: Path):
         glm_winrate.hf_hub_download = original
 
 
+ANNOTATION_COLUMNS = ("preference", "output_1", "output_2", "generator_1", "generator_2")
+WINRATES = ("win_rate", "standard_error", "discrete_win_rate")
+
+
 def winrates(rows: list[dict], df_gamed: Path | None) -> tuple[dict, list[str]]:
     """alpaca_eval's metrics on annotation rows (instruction, output_1 = baseline, output_2 = model,
-    generator_1, generator_2, preference or None, index = position in the eval set)."""
+    generator_1, generator_2, preference or None, index = position in the eval set), computed as
+    `alpaca_eval evaluate` does: rows in the reference outputs' order, rows without a preference
+    kept (the win rates skip them; the LC model predicts them too), the GLM indexing instructions
+    by their position in that list (so a subset uses the first instructions' difficulties)."""
     import pandas as pd
-    from alpaca_eval.metrics import pairwise_to_winrate
+    from alpaca_eval.metrics import get_winrate
 
-    judged = [r for r in rows if r["preference"] is not None]
-    notes = []
-    if not judged:
-        raise HarnessError("no judged items: every judgment failed (see the records' errors)")
-    out = pairwise_to_winrate([r["preference"] for r in judged])
-    metrics = {k: out[k] for k in ("win_rate", "standard_error", "discrete_win_rate")}
-    metrics["length_controlled_winrate"], lc_note = _length_controlled(judged, df_gamed)
-    if lc_note:
-        notes.append(lc_note)
-    metrics["avg_length"] = int(pd.Series([r["output_2"] for r in rows]).str.len().mean())
-    metrics["n_judged"] = len(judged)
-    if len(judged) < len(rows):
-        notes.append(
-            f"{len(rows) - len(judged)} of {len(rows)} items have no preference (see their "
-            "errors); metrics are over the judged items"
-        )
-    return metrics, notes
+    ordered = sorted(rows, key=lambda r: r["index"])
+    columns = list(ANNOTATION_COLUMNS)
+    frame = pd.DataFrame([[r[k] for k in columns] for r in ordered], columns=columns)
+    frame["preference"] = frame["preference"].astype(float)  # None -> NaN, as alpaca_eval has it
+    out = get_winrate(frame)
+    metrics = dict.fromkeys((*WINRATES, "length_controlled_winrate"))  # None: nothing judged
+    metrics["avg_length"] = int(frame["output_2"].str.len().mean()) if len(frame) else None
+    metrics["n_judged"] = int(out["n_total"])
+    if not metrics["n_judged"]:
+        return metrics, []
+    metrics.update({k: float(out[k]) for k in WINRATES})
+    metrics["length_controlled_winrate"], lc_note = _length_controlled(frame, df_gamed)
+    return metrics, [lc_note] if lc_note else []
 
 
-def _length_controlled(rows: list[dict], df_gamed: Path | None) -> tuple[float | None, str | None]:
-    import pandas as pd
+def _length_controlled(
+    frame: pd.DataFrame, df_gamed: Path | None
+) -> tuple[float | None, str | None]:
     from alpaca_eval.metrics import get_length_controlled_winrate
 
     if df_gamed is None and not data.hub_reachable():
@@ -124,23 +134,42 @@ def _length_controlled(rows: list[dict], df_gamed: Path | None) -> tuple[float |
             "length_controlled_winrate unavailable: alpaca_eval's df_gamed.csv (HF dataset "
             f"{HUB_REPO}) is not reachable offline; pass --df-gamed FILE or set ${DF_GAMED_ENV}"
         )
-    frame = pd.DataFrame(
-        [
-            {k: r[k] for k in ("preference", "output_1", "output_2", "generator_1", "generator_2")}
-            for r in rows
-        ],
-        index=[r["index"] for r in rows],
-    )
     local = _hub_file_from(df_gamed) if df_gamed else contextlib.nullcontext()
     try:
         with local:
             out = get_length_controlled_winrate(
-                frame, save_weights_dir=None, is_warn_extreme_changes=False
+                frame,
+                save_weights_dir=None,
+                is_add_glm_preference_inplace=False,
+                is_warn_extreme_changes=False,
             )
     except Exception as e:  # noqa: BLE001 - reported, the other metrics stand
         where = df_gamed or "the HF hub"
         return None, f"length_controlled_winrate unavailable ({where}): {type(e).__name__}: {e}"
     return float(out["length_controlled_winrate"]), None
+
+
+def _unjudged_note(n_outputs: int, n_judged: int) -> list[str]:
+    """The LC win rate is not over the judged outputs only, unlike the others: say so."""
+    if n_judged == n_outputs:
+        return []
+    return [
+        f"{n_outputs - n_judged} of {n_outputs} outputs have no preference: the win rates are "
+        f"over the {n_judged} judged; the length-controlled win rate, as alpaca_eval's, also "
+        f"averages its GLM's prediction for the {n_outputs - n_judged} unjudged"
+    ]
+
+
+def _preference(value, where: str) -> float | None:
+    """An annotation's preference: None when not judged (null or NaN, as alpaca_eval writes a
+    failed annotation); else a number alpaca_eval's metrics read (0 = its old tie, or in [1, 2])."""
+    if value is None or value != value:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise HarnessError(f"{where}: preference {value!r} is not a number")
+    if value != 0 and not 1 <= value <= 2:
+        raise HarnessError(f"{where}: preference {value!r} is outside [1, 2]")
+    return float(value)
 
 
 class AlpacaEval(Suite):
@@ -185,9 +214,11 @@ class AlpacaEval(Suite):
             denominator_tokens=cfg.denominator_tokens,
             is_binarize=cfg.is_binarize,
         )
-        sampling = SamplingParams(
+        sampling = SamplingParams(  # alpaca_eval sends top_p (default 1.0) and no seed
             max_new_tokens=cfg.max_tokens,
             temperature=cfg.temperature,
+            top_p=cfg.top_p,
+            seed=None,
             top_logprobs=cfg.top_logprobs,
         )
         return Rubric(f"alpaca_eval:{cfg.name}", sampling, parse)
@@ -247,10 +278,18 @@ class AlpacaEval(Suite):
                 rec["judge_top_logprobs"] = v.detail.get("top_logprobs")
             else:
                 rec["error"] = v.error
-        rows = self._annotation_rows(items, records, model)
-        metrics, notes = winrates([r for r in rows if r["output_2"] is not None], self._df_gamed())
+        answered = [r for r in records if r["output"] is not None]
+        metrics, notes = winrates(self._annotation_rows(items, answered, model), self._df_gamed())
         metrics.update(judge.metrics())
-        return SuiteResult(metrics, records, {"annotator": cfg.name}, [*notes, judge.summary()])
+        notes += _unjudged_note(len(answered), metrics["n_judged"])
+        return SuiteResult(
+            metrics,
+            records,
+            {"annotator": cfg.name},
+            [*notes, judge.summary()],
+            total=len(records),
+            failed=len(records) - metrics["n_judged"],
+        )
 
     def _annotation_rows(self, items: list[dict], records: list[dict], model: str) -> list[dict]:
         by_id = {it["id"]: it for it in items}
@@ -308,10 +347,7 @@ class AlpacaEval(Suite):
                 raise HarnessError(
                     f"{path}: record {n}'s instruction is not an AlpacaEval instruction"
                 )
-            pref = r["preference"]
-            if pref is not None and not isinstance(pref, (int, float)):
-                raise HarnessError(f"{path}: record {n}'s preference {pref!r} is not a number")
-            pref = None if pref is None or pref != pref else float(pref)  # NaN: not judged
+            pref = _preference(r["preference"], f"{path}: record {n}")
             annotation_rows.append(
                 {
                     **r,
@@ -331,7 +367,16 @@ class AlpacaEval(Suite):
                 rec["error"] = "no preference in the annotations file"
             records.append(rec)
         metrics, notes = winrates(annotation_rows, self._df_gamed())
-        return SuiteResult(metrics, records, {"annotator": rows[0].get("annotator")}, notes)
+        if len(rows) < len(items):
+            notes.append(f"the annotations cover {len(rows)} of the {len(items)} instructions")
+        return SuiteResult(
+            metrics,
+            records,
+            {"annotator": rows[0].get("annotator")},
+            notes + _unjudged_note(len(rows), metrics["n_judged"]),
+            total=len(rows),
+            failed=len(rows) - metrics["n_judged"],
+        )
 
     def export(
         self, folder: Path, items: list[dict], result: SuiteResult, model: str, judge: str

@@ -28,14 +28,16 @@ class SuiteResult:
     def scored(self) -> int:
         return self.total - self.failed
 
-    def failure_line(self) -> str | None:
-        """'k of N items failed ...', or None when every unit was scored."""
+    def failure_line(self, rerun: bool = True) -> str | None:
+        """'k of N items failed ...', or None when every unit was scored. `rerun`: whether
+        running the same command again retries them (not for results read from a file)."""
         if not self.failed:
             return None
-        return (
+        line = (
             f"{self.failed} of {self.total} {self.unit} failed (see their errors); metrics are "
-            f"over the {self.scored} scored; rerun the same command to retry the failed ones"
+            f"over the {self.scored} scored"
         )
+        return line + ("; rerun the same command to retry the failed ones" if rerun else "")
 
 
 class Suite(ABC):

