@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from harness.errors import run_cli
+from generation.config import ROUNDS
+from harness.errors import ArgumentParser, run_cli
+from harness.validate import flag_type, positive_int, seed_int
 
 EPILOG = """examples:
   python -m generation run                                  # shipped seeds, embedded model, offline
@@ -22,7 +24,7 @@ with other export settings and none are. Flags override the config file."""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m generation",
         description="Evolutionary Contrastive Distillation data: evolve seed instructions, answer "
         "every version with a teacher, pair R(k) against the hard negative R(k-1), verify, "
@@ -48,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--seed-id-field", help="field holding a unique id (default: id, else row number)"
     )
-    p.add_argument("--limit", type=int, help="only the first N seeds")
+    p.add_argument("--limit", type=positive_int, help="only the first N seeds")
     p.add_argument(
         "--teacher",
         help="registry name, checkpoint, hub id or served model name "
@@ -58,13 +60,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--backend", choices=("hf", "vllm", "openai"), help="default: the registry entry's"
     )
     p.add_argument("--base-url", help="OpenAI-compatible endpoint for --backend openai")
-    p.add_argument("--concurrency", type=int, help="parallel requests, openai backend (default 16)")
-    p.add_argument("--batch-size", type=int, help="hf backend batch size (default 16)")
-    p.add_argument("--rounds", type=int, help="evolution rounds K per seed (default 3)")
-    p.add_argument("--seed", type=int, help="random seed for operation sampling (default 0)")
+    p.add_argument(
+        "--concurrency", type=positive_int, help="parallel requests, openai backend (default 16)"
+    )
+    p.add_argument("--batch-size", type=positive_int, help="hf backend batch size (default 16)")
+    p.add_argument(
+        "--rounds", type=flag_type(ROUNDS), help="evolution rounds K per seed (default 3)"
+    )
+    p.add_argument("--seed", type=seed_int, help="random seed for operation sampling (default 0)")
     p.add_argument("--taxonomy", help="YAML taxonomy of evolution operations (default: shipped)")
-    p.add_argument("--max-new-tokens", type=int, help="response length limit (default 512)")
-    p.add_argument("--evolve-max-new-tokens", type=int, help="rewrite length limit (default 256)")
+    p.add_argument(
+        "--max-new-tokens", type=positive_int, help="response length limit (default 512)"
+    )
+    p.add_argument(
+        "--evolve-max-new-tokens", type=positive_int, help="rewrite length limit (default 256)"
+    )
     p.add_argument(
         "--negatives", choices=("hard", "random"), help="rejected: R(k-1) or another seed's"
     )

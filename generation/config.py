@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
-import re
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.data import parse_yaml
+from harness.data import parse_yaml, read_text
 from harness.errors import HarnessError
+from harness.registry import BACKENDS
+from harness.validate import FRACTION, NAME, NON_NEGATIVE, POSITIVE, SEED, Rule, between, build
+
+ROUNDS = between(1, 100)  # each round lengthens every instruction; the paper uses a few
+BACKEND = Rule(f"(one of {', '.join(BACKENDS)})", lambda v: v in BACKENDS)
 
 
 @dataclass
@@ -21,7 +23,7 @@ class SeedsConfig:
     id_field: str | None = "id"  # None or missing: the row number
     input_field: str | None = None  # e.g. Alpaca's "input", appended to the instruction
     split: str = "train"
-    limit: int | None = None
+    limit: int | None = POSITIVE.field(None)
 
 
 @dataclass
@@ -29,21 +31,22 @@ class TeacherConfig:
     """The model that evolves instructions and answers them, and how to reach it."""
 
     model: str = "smollm2-135m-instruct"
-    backend: str | None = None  # default: the registry entry's
+    backend: str | None = BACKEND.field(None)  # default: the registry entry's
     base_url: str | None = None
-    concurrency: int = 16
-    max_retries: int = 6
-    timeout: float = 120.0
-    batch_size: int = 16
-    price_prompt_per_mtok: float = 0.0  # USD per million tokens, for the cost summary
-    price_completion_per_mtok: float = 0.0
+    concurrency: int = POSITIVE.field(16)
+    max_retries: int = NON_NEGATIVE.field(6)
+    timeout: float = POSITIVE.field(120.0)
+    batch_size: int = POSITIVE.field(16)
+    # USD per million tokens, for the cost summary
+    price_prompt_per_mtok: float = NON_NEGATIVE.field(0.0)
+    price_completion_per_mtok: float = NON_NEGATIVE.field(0.0)
 
 
 @dataclass
 class SamplingConfig:
-    max_new_tokens: int = 512
-    temperature: float = 0.0
-    top_p: float = 1.0
+    max_new_tokens: int = POSITIVE.field(512)
+    temperature: float = NON_NEGATIVE.field(0.0)
+    top_p: float = FRACTION.field(1.0)
 
 
 @dataclass
@@ -58,8 +61,9 @@ class VerifyConfig:
 class DecontamConfig:
     enabled: bool = True
     benchmarks: list[str] = field(default_factory=lambda: ["ifeval", "mt_bench", "alpaca_eval"])
-    ngram: int = 8
-    threshold: float = 0.5  # drop when this share of an instruction's n-grams is in a benchmark
+    ngram: int = POSITIVE.field(8)
+    # drop when this share of an instruction's n-grams is in a benchmark
+    threshold: float = FRACTION.field(0.5)
     data_dir: str | None = None  # default: $ECD_HARNESS_DATA, hub, installed data wheels
 
 
@@ -69,7 +73,7 @@ class ExportConfig:
 
     negatives: str = "hard"  # "hard": R(k-1); "random": a response to another seed
     sft_only: bool = False
-    max_round: int | None = None  # keep rounds 0..max_round
+    max_round: int | None = NON_NEGATIVE.field(None)  # keep rounds 0..max_round
     operations: list[str] | None = None  # keep rows whose operation is in these groups / ids
 
 
@@ -77,8 +81,8 @@ class ExportConfig:
 class GenerationConfig:
     seeds: SeedsConfig = field(default_factory=SeedsConfig)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
-    rounds: int = 3
-    seed: int = 0
+    rounds: int = ROUNDS.field(3)
+    seed: int = SEED.field(0)
     taxonomy: str | None = None  # YAML file; None: the shipped taxonomy
     weights: dict[str, float] = field(default_factory=dict)  # by group or operation id
     # where a checkable operation's rewrite fails, append the constraint's wording instead of
@@ -94,18 +98,24 @@ class GenerationConfig:
     store: str | None = None  # default: the harness store
 
     def validate(self) -> None:
+        """What no single field says: names, choices and bounds that depend on other fields."""
         for name in self.variants:
-            if not re.fullmatch(r"[\w][\w.-]*", name):
-                raise HarnessError(f"variant name {name!r}: use letters, digits, '_', '-', '.'")
-        if self.rounds < 1:
-            raise HarnessError(f"rounds must be >= 1, got {self.rounds}")
-        for name, ex in {"export": self.export, **self.variants}.items():
+            if not NAME.ok(name):
+                raise HarnessError(f"variant name {name!r}: expected a name {NAME.text}")
+        exports = {"export": self.export, **{f"variants.{k}": v for k, v in self.variants.items()}}
+        for name, ex in exports.items():
             if ex.negatives not in ("hard", "random"):
                 raise HarnessError(
                     f"{name}.negatives must be 'hard' or 'random', got {ex.negatives!r}"
                 )
-            if ex.max_round is not None and not 0 <= ex.max_round <= self.rounds:
+            if ex.max_round is not None and ex.max_round > self.rounds:
                 raise HarnessError(f"{name}.max_round must be in 0..{self.rounds}")
+        d = self.decontaminate
+        if d.enabled and d.data_dir and not Path(d.data_dir).expanduser().is_dir():
+            raise HarnessError(
+                f"decontaminate.data_dir {d.data_dir} is not a folder; fix --data-dir, "
+                "or pass --no-decontaminate"
+            )
         from generation.decontam import known_benchmarks
 
         unknown = set(self.decontaminate.benchmarks) - known_benchmarks()
@@ -114,40 +124,10 @@ class GenerationConfig:
                 f"decontaminate.benchmarks: unknown {sorted(unknown)}; "
                 f"use {', '.join(sorted(known_benchmarks()))}"
             )
-        if not 0 < self.decontaminate.threshold <= 1 or self.decontaminate.ngram < 1:
-            raise HarnessError("decontaminate needs ngram >= 1 and 0 < threshold <= 1")
-
-
-def _build(cls, data, where: str):
-    """A dataclass from a mapping, naming the first unknown key or mistyped section."""
-    if not isinstance(data, dict):
-        raise HarnessError(f"{where}: expected a mapping, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(data) - known
-    if unknown:
-        raise HarnessError(f"{where}: unknown keys {sorted(unknown)}; known: {sorted(known)}")
-    values = {}
-    for key, value in data.items():
-        hint = hints[key]
-        if dataclasses.is_dataclass(hint):
-            value = _build(hint, value or {}, f"{where}.{key}")
-        elif key == "variants":
-            if not isinstance(value, dict):
-                raise HarnessError(f"{where}.variants: expected a mapping name -> export settings")
-            value = {
-                str(k): _build(ExportConfig, v or {}, f"{where}.variants.{k}")
-                for k, v in value.items()
-            }
-        values[key] = value
-    return cls(**values)
 
 
 def load_config(path: str | Path | None) -> GenerationConfig:
     if path is None:
         return GenerationConfig()
-    path = Path(path)
-    if not path.is_file():
-        raise HarnessError(f"config file {path} not found")
-    data = parse_yaml(path.read_text(encoding="utf-8"), str(path)) or {}
-    return _build(GenerationConfig, data, str(path))
+    data = parse_yaml(read_text(path, "config file"), str(path))
+    return build(GenerationConfig, {} if data is None else data, str(path))

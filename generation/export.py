@@ -23,6 +23,7 @@ from generation.pipeline import Chain, Step
 from generation.taxonomy import Taxonomy
 from generation.verify import check_record, follows
 from harness.errors import HarnessError
+from harness.validate import check_writable
 
 
 def contamination(chains: list[Chain], index: Index | None, threshold: float) -> dict:
@@ -265,6 +266,7 @@ class StagedOutput:
 
     def __init__(self, out: Path) -> None:
         check_out_dir(out)
+        check_writable(out, "--out")
         self.out = out
         self._tmp: Path | None = None
 

@@ -19,7 +19,7 @@ from generation.taxonomy import Constraint, Taxonomy, conflicts
 from generation.verify import judge_conversation, parse_judge
 from harness.backends import Completion, SamplingParams, fingerprint_for, make_backend
 from harness.errors import HarnessError
-from harness.registry import ModelSpec, resolve_model
+from harness.registry import ModelSpec, load_registry, resolve_model
 from harness.runner import CachedGenerator
 from harness.store import Store
 
@@ -95,6 +95,7 @@ class Teacher:
 
 def teacher_spec(cfg: TeacherConfig) -> ModelSpec:
     """A registry entry, checkpoint or hub id; with --backend openai also any served model name."""
+    load_registry()  # a broken registry file is an error even when the teacher is a served name
     try:
         spec = resolve_model(cfg.model)
     except HarnessError:
@@ -104,8 +105,7 @@ def teacher_spec(cfg: TeacherConfig) -> ModelSpec:
     return spec
 
 
-def make_teacher(cfg: TeacherConfig, store: Store, progress: bool) -> Teacher:
-    spec = teacher_spec(cfg)
+def make_teacher(spec: ModelSpec, cfg: TeacherConfig, store: Store, progress: bool) -> Teacher:
     backend = cfg.backend or spec.backend
     options = {
         "hf": {"batch_size": cfg.batch_size},
@@ -120,7 +120,7 @@ def make_teacher(cfg: TeacherConfig, store: Store, progress: bool) -> Teacher:
         make_backend(spec, backend, **options)
     generator = CachedGenerator(
         store,
-        fingerprint_for(spec, backend),
+        fingerprint_for(spec, backend, **options),  # an endpoint's identity includes its URL
         NAMESPACE,
         lambda: make_backend(spec, backend, **options),
         progress,

@@ -11,7 +11,7 @@ from pathlib import Path
 from generation.config import GenerationConfig
 from generation.decontam import build_index
 from generation.export import StagedOutput, build, contamination, stats, write_dataset
-from generation.pipeline import Chain, generate, make_teacher
+from generation.pipeline import Chain, generate, make_teacher, teacher_spec
 from generation.seeds import load_seeds
 from generation.taxonomy import load_taxonomy
 from harness.paths import default_store
@@ -33,6 +33,7 @@ def run(cfg: GenerationConfig, progress: bool = True) -> dict:
     """Generate (or reuse from the store) and export; returns the main dataset's stats."""
     started = time.time()
     cfg.validate()
+    spec = teacher_spec(cfg.teacher)  # an unknown model or a broken registry: before any write
     taxonomy = load_taxonomy(cfg.taxonomy).reweighted(cfg.weights)
     exports = {"": cfg.export, **{f"variants/{k}": v for k, v in cfg.variants.items()}}
     for ex in exports.values():
@@ -43,7 +44,7 @@ def run(cfg: GenerationConfig, progress: bool = True) -> dict:
     staged = StagedOutput(out)  # refuses a foreign folder before any model call
     try:
         store = open_store(cfg.store or default_store())
-        teacher = make_teacher(cfg.teacher, store, progress)
+        teacher = make_teacher(spec, cfg.teacher, store, progress)
         index = None
         if cfg.decontaminate.enabled:
             d = cfg.decontaminate

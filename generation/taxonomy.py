@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from harness.data import parse_yaml
+from harness.data import parse_yaml, read_text
 from harness.errors import HarnessError
+from harness.validate import is_number
 
 SUBTYPE_KEYS = {"prompt", "weight", "check", "mention", "keeps_task"}
 
@@ -84,7 +85,7 @@ class Taxonomy:
         groups = dict(self.group_weights)
         ops = {k: Operation(**vars(op)) for k, op in self.operations.items()}
         for name, w in weights.items():
-            if not isinstance(w, (int, float)) or w < 0:
+            if not is_number(w) or w < 0:
                 raise HarnessError(f"weight for {name!r} must be a number >= 0, got {w!r}")
             if name in groups:
                 groups[name] = float(w)
@@ -145,7 +146,7 @@ def _operation(group: str, name: str, entry, origin: str) -> Operation:
         mention=entry.get("mention") or [],
         keeps_task=entry.get("keeps_task", True),
     )
-    if not isinstance(op.weight, (int, float)) or op.weight < 0:
+    if not is_number(op.weight) or op.weight < 0:
         raise HarnessError(f"{where}: weight must be a number >= 0")
     if not isinstance(op.mention, list) or not all(isinstance(m, str) for m in op.mention):
         raise HarnessError(f"{where}: mention must be a list of strings")
@@ -220,7 +221,7 @@ def parse_taxonomy(text: str, origin: str) -> Taxonomy:
         if not isinstance(body, dict) or not isinstance(body.get("subtypes"), dict):
             raise HarnessError(f"{origin}: group {group!r} needs a 'subtypes' mapping")
         weight = body.get("weight", 1)
-        if not isinstance(weight, (int, float)) or weight < 0:
+        if not is_number(weight) or weight < 0:
             raise HarnessError(f"{origin}: group {group!r} weight must be a number >= 0")
         groups[str(group)] = float(weight)
         for name, entry in body["subtypes"].items():
@@ -236,7 +237,4 @@ def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
     if path is None:
         text = resources.files("generation").joinpath("data/taxonomy.yaml").read_text()
         return parse_taxonomy(text, "generation/data/taxonomy.yaml")
-    path = Path(path)
-    if not path.is_file():
-        raise HarnessError(f"taxonomy file {path} not found")
-    return parse_taxonomy(path.read_text(encoding="utf-8"), str(path))
+    return parse_taxonomy(read_text(path, "taxonomy file"), str(path))

@@ -4,48 +4,23 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 from pathlib import Path
 
 from harness.errors import ArgumentParser, HarnessError, run_cli
 from harness.paths import default_store
 from harness.redact import redact_url
 from harness.suites import SUITES
+from harness.validate import NON_NEGATIVE, Rule, check_writable, flag_type, positive_int
+
+nonnegative_int = flag_type(NON_NEGATIVE)
 
 EXIT_FAILED = 1  # nothing could be scored
 EXIT_WITH_FAILURES = 3  # metrics stand, over fewer units than asked for
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1 (0 would mean 'nothing' or hang a worker pool)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def nonnegative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
-
-
-def temperature(text: str) -> float:
-    """argparse type: a finite temperature >= 0 (NaN would sample garbage, silently)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
-    return value
+temperature = flag_type(
+    Rule("finite and >= 0", lambda v: math.isfinite(v) and v >= 0), float
+)  # NaN would sample garbage, silently
 
 
 EPILOG = """examples:
@@ -258,18 +233,14 @@ def cmd_models(args) -> int:
     return 0
 
 
-def check_writable(path: Path | None, flag: str, is_dir: bool = False) -> None:
+def _check_outputs(args) -> None:
     """Fail before any work when an output can't be written (not after an hour of generation)."""
-    if path is None:
-        return
-    if path.exists() and path.is_dir() != is_dir:
-        kind = "a directory" if path.is_dir() else "a file"
-        raise HarnessError(f"{flag} {path} is {kind}; give a {'folder' if is_dir else 'file'} path")
-    parent = path if is_dir and path.exists() else path.parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise HarnessError(f"{flag} {path}: {parent} is not a writable folder")
+    if args.output:
+        check_writable(args.output, "--output", folder=False)
+    if getattr(args, "export", None):
+        check_writable(args.export, "--export")
+    if args.store:
+        check_writable(args.store, "--store", folder=False)
 
 
 def _backend_options(args, backend: str) -> dict:
@@ -292,8 +263,7 @@ def cmd_run(args) -> int:
     from harness.store import open_store
     from harness.suites import get_suite
 
-    check_writable(args.output, "--output")
-    check_writable(args.export, "--export", is_dir=True)
+    _check_outputs(args)
     spec = resolve_model(args.model)
     backend = args.backend or spec.backend
     if backend not in BACKENDS:
@@ -408,7 +378,7 @@ def cmd_score(args) -> int:
     from harness.suites import get_suite
 
     suite = get_suite(args.suite)
-    check_writable(args.output, "--output")
+    _check_outputs(args)
     verdicts = args.judgments or args.annotations
     data = suite.load(args.data_dir)
     store = open_store(args.store or default_store())

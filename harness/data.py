@@ -73,15 +73,8 @@ def resolve(
 
 def read_jsonl(path: Path, required: tuple[str, ...] = ()) -> list[dict]:
     """Parse a JSONL file, naming the file and line of the first problem."""
-    if not path.is_file():
-        raise HarnessError(f"data file {path} not found")
+    text = read_text(path, "data file")
     rows = []
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise HarnessError(
-            f"{path} is not UTF-8 text (byte {e.start}); re-save it as UTF-8"
-        ) from None
     for n, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
@@ -108,3 +101,21 @@ def parse_yaml(text: str, origin: str):
         return yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise HarnessError(f"{origin}: not valid YAML ({str(e).splitlines()[0]})") from None
+
+
+def read_text(path: str | Path, what: str, hint: str = "") -> str:
+    """A UTF-8 text file the user named (`what`: "recipe", "report spec", ...); missing, a folder
+    or not UTF-8 is one line naming it. `hint` follows the "not found" message."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise HarnessError(f"{what} {path} is a folder; pass a file")
+    if not path.is_file():
+        raise HarnessError(f"{what} {path} not found{hint}")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise HarnessError(
+            f"{what} {path} is not UTF-8 text (byte {e.start}); re-save it as UTF-8"
+        ) from None
+    except OSError as e:
+        raise HarnessError(f"{what} {path} cannot be read ({e.strerror})") from None

@@ -5,19 +5,29 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 
 import yaml
 
-from harness.data import parse_yaml
+from harness.data import parse_yaml, read_text
 from harness.errors import HarnessError
 from harness.paths import home
+from harness.validate import FRACTION, NON_NEGATIVE, POSITIVE, SEED, Rule, build
 
 BACKENDS = ("hf", "vllm", "openai")
 GROUPS = ("embedded", "baseline", "reference", "ecd", "judge", "user")
 _HF_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
+# Rules for SamplingParams fields given as registry (or recipe) defaults
+SAMPLING_RULES = {
+    "max_new_tokens": POSITIVE,
+    "temperature": NON_NEGATIVE,
+    "top_p": FRACTION,
+    "seed": SEED,
+    "top_logprobs": NON_NEGATIVE,
+    "n": POSITIVE,
+}
 
 
 @dataclass
@@ -25,8 +35,8 @@ class ModelSpec:
     """One model: where its weights are, how to prompt it, and how to run it by default."""
 
     name: str
-    source: str
-    params_b: float | None = None
+    source: str = Rule("that is not empty", lambda v: v.strip() != "").field()
+    params_b: float | None = NON_NEGATIVE.field(None)
     group: str = "user"
     backend: str = "hf"
     chat_template: str = "auto"
@@ -53,26 +63,38 @@ class ModelSpec:
         return self.source.startswith("pkg:") or Path(self.source).expanduser().is_dir()
 
 
-def _parse(entries: dict, origin: str) -> dict[str, ModelSpec]:
+def check_sampling(sampling: dict, origin: str, key: str = "sampling") -> None:
+    """Sampling defaults must be SamplingParams fields with usable values: one line otherwise."""
+    from harness.backends.base import SamplingParams  # harness.backends imports this module
+
+    build(SamplingParams, sampling, origin, key, SAMPLING_RULES)
+
+
+def _parse(entries, origin: str) -> dict[str, ModelSpec]:
     if not isinstance(entries, dict):
-        raise HarnessError(f"{origin}: expected a mapping 'models: {{name: entry}}'")
-    known = {f.name for f in fields(ModelSpec)}
+        raise HarnessError(
+            f"{origin}: 'models' must be a mapping {{name: entry}}, got {type(entries).__name__}"
+        )
     specs = {}
     for name, entry in entries.items():
-        if not isinstance(entry, dict) or "source" not in entry:
-            raise HarnessError(f"{origin}: model {name!r} needs a mapping with a 'source'")
-        unknown = set(entry) - known
-        if unknown:
-            raise HarnessError(
-                f"{origin}: model {name!r} has unknown keys {sorted(unknown)}; known: {sorted(known)}"
-            )
-        specs[name] = ModelSpec(name=name, **{k: v for k, v in entry.items() if k != "name"})
+        where = f"{origin}: model {name!r}"
+        data = {**entry, "name": name} if isinstance(entry, dict) else entry
+        try:
+            spec = build(ModelSpec, data, where)
+        except HarnessError as e:  # ModelSpec's own checks name the model, not the file
+            raise HarnessError(str(e) if str(e).startswith(origin) else f"{origin}: {e}") from None
+        check_sampling(spec.sampling, where)
+        specs[name] = spec
     return specs
 
 
 def _load_yaml(text: str, origin: str) -> dict[str, ModelSpec]:
-    data = parse_yaml(text, origin) or {}
-    return _parse(data.get("models", {}), origin)
+    data = parse_yaml(text, origin)
+    if data is None:
+        return {}
+    if not isinstance(data, dict) or set(data) - {"models"}:
+        raise HarnessError(f"{origin}: expected one key, 'models', mapping names to entries")
+    return _parse(data.get("models") or {}, origin)
 
 
 def user_registry_path() -> Path:
@@ -85,7 +107,7 @@ def load_registry() -> dict[str, ModelSpec]:
     specs = _load_yaml(shipped, "harness/models.yaml")
     user = user_registry_path()
     if user.exists():
-        specs.update(_load_yaml(user.read_text(), str(user)))
+        specs.update(_load_yaml(read_text(user, "registry"), str(user)))
     return specs
 
 

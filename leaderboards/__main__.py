@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import argparse
 
-from harness.errors import run_cli
+from harness.errors import ArgumentParser, run_cli
 from leaderboards.metrics import SUITE_METRICS
 from leaderboards.render import FORMATS
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m leaderboards",
-        description="Leaderboards from the run store: the latest run per model and suite (or "
-        "chosen runs), with bootstrap CIs, beside published numbers (marked †).",
+        description="Leaderboards from the run store: the latest complete run per model and "
+        "suite, else the latest run marked partial (‡), or chosen runs; rows not comparable with "
+        "the rest of their table are marked §, imported ones ¶; bootstrap CIs; published numbers "
+        "beside them (marked †).",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("show", help="print a suite's table, or the combined one")

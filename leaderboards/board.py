@@ -1,26 +1,60 @@
 """Leaderboards from the store: one row per model and suite, measured and published side by side.
 
-Measured rows come from the latest finished run per (suite, model) unless runs are chosen by id;
-each carries a bootstrap CI over items. Published rows come from `published.py` with their
-source. Model size and group (baseline / reference / ecd) come from the harness registry.
+Measured rows come from the latest *complete* run per (suite, model) (finished on every item of
+the suite's data, nothing failed), else the latest run with metrics, marked partial; runs chosen
+by id replace them. Each carries a bootstrap CI over its scored items. Within a suite, a run whose
+comparability key differs from the table's reference key is marked with what differs, and an
+imported run (`python -m harness score`) is marked as imported: unlike numbers are never mixed
+silently. Published rows come from `published.py` with their source. Model size and group
+(baseline / reference / ecd) come from the harness registry.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.comparability import differences, digest
 from harness.errors import HarnessError
 from harness.paths import default_store
 from harness.registry import load_registry
 from harness.store import Run, Store, open_store
 from leaderboards import stats
-from leaderboards.metrics import SUITE_METRICS, display
+from leaderboards.metrics import SUITE_METRICS, SuiteMetric, display
 from leaderboards.published import Published, load_published
 from leaderboards.render import Table
 
 GROUP_ORDER = ("ecd", "baseline", "reference", "embedded", "user", "judge")
 PUBLISHED_MARK = "†"
+PARTIAL_MARK = "‡"
+INCOMPARABLE_MARK = "§"
+IMPORTED_MARK = "¶"
+LEGEND = {
+    PARTIAL_MARK: "partial: scored on fewer items than the suite has, or some failed (the "
+    "latest complete run is shown wherever one exists)",
+    INCOMPARABLE_MARK: "not comparable with the table's reference (the comparability key most "
+    "complete runs here share: suite version, data, items, sampling, judge, options); the note "
+    "says what differs, this row's value first",
+    IMPORTED_MARK: "imported with `python -m harness score` (responses or verdicts made "
+    "elsewhere; sampling unknown)",
+}
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A caveat on a measured number: its symbol in the score cell and why, in words."""
+
+    symbol: str
+    text: str
+
+    def __str__(self) -> str:
+        return f"{self.symbol} {self.text}"
+
+
+def describe(marks: list[Mark]) -> str:
+    """Marks as a table's notes give them: each symbol with its reason."""
+    return "; ".join(map(str, marks))
 
 
 @dataclass
@@ -37,10 +71,17 @@ class Entry:
     params_b: float | None = None
     group: str = "user"
     meta: dict = field(default_factory=dict)
+    marks: list[Mark] = field(default_factory=list)
+    run: Run | None = None  # the measured run behind the row
 
     @property
     def published(self) -> bool:
         return self.kind == "published"
+
+    @property
+    def caveat(self) -> str:
+        """The marks in words ("" when the number stands as it is)."""
+        return "; ".join(m.text for m in self.marks)
 
 
 def open_existing_store(path: str | Path | None) -> Store:
@@ -61,17 +102,28 @@ def _check_suites(suites: list[str] | None) -> list[str]:
     return suites
 
 
+def latest(runs: list[Run]) -> Run | None:
+    """The latest complete run, else the latest with metrics (`runs` oldest first): a later
+    `--limit 5` run never replaces a full one."""
+    pool = [r for r in runs if r.complete] or runs
+    return pool[-1] if pool else None
+
+
 def select_runs(
     store: Store,
     suites: list[str] | None = None,
     models: list[str] | None = None,
     run_ids: list[str] | None = None,
 ) -> list[Run]:
-    """Latest finished run per (suite, model); a chosen run id replaces its pair's latest."""
+    """`latest` run per (suite, model); a chosen run id replaces its pair's."""
     suites = _check_suites(suites)
-    runs = [r for r in store.runs() if r.suite in suites and (not models or r.model in models)]
-    chosen: dict[tuple[str, str], Run] = {(r.suite, r.model): r for r in runs}  # oldest first
-    by_id = {r.id: r for r in store.runs()}
+    done = store.runs()
+    pairs: dict[tuple[str, str], list[Run]] = {}
+    for r in done:
+        if r.suite in suites and (not models or r.model in models):
+            pairs.setdefault((r.suite, r.model), []).append(r)
+    chosen = {pair: latest(runs) for pair, runs in pairs.items()}
+    by_id = {r.id: r for r in done}
     for rid in run_ids or []:
         if rid not in by_id:
             raise HarnessError(
@@ -83,9 +135,51 @@ def select_runs(
     return list(chosen.values())
 
 
+def reference_run(runs: list[Run]) -> Run | None:
+    """The run whose comparability key a suite's table is read under: the key most of the
+    complete runs share (all runs when none is complete); a tie goes to the newest run."""
+    pool = [r for r in runs if r.comparability]
+    pool = [r for r in pool if r.complete] or pool
+    counts = Counter(digest(r.comparability) for r in pool)
+    newest_first = sorted(pool, key=lambda r: r.started_at, reverse=True)
+    return max(newest_first, key=lambda r: counts[digest(r.comparability)], default=None)
+
+
+def partial_reasons(run: Run, sm: SuiteMetric) -> list[str]:
+    """Why a run's number is over less than the suite: a --limit, failed items or judgments."""
+    key = run.comparability or {}
+    reasons = []
+    if key.get("n_items") is not None and key["n_items"] != key.get("n_data"):
+        reasons.append(f"{key['n_items']} of {key['n_data']} items")
+    if run.n_failed:
+        reasons.append(f"{run.n_failed} of {run.n_total} {sm.counted} failed")
+    return reasons
+
+
+def run_marks(run: Run, reference: Run | None) -> list[Mark]:
+    """The caveats on a run's number in a table read under `reference`'s comparability key."""
+    marks = []
+    partial = partial_reasons(run, SUITE_METRICS[run.suite])
+    if partial:
+        marks.append(Mark(PARTIAL_MARK, "partial: " + ", ".join(partial)))
+    if reference is not run:  # this row's settings first, then the reference's
+        reasons = differences(run.comparability, reference and reference.comparability)
+        if reasons:
+            marks.append(Mark(INCOMPARABLE_MARK, "not comparable: " + "; ".join(reasons)))
+    imported = run.config.get("imported")
+    if imported:
+        marks.append(Mark(IMPORTED_MARK, f"imported from {Path(str(imported)).name}"))
+    return marks
+
+
 def measured_entry(
-    store: Store, run: Run, n_boot: int = stats.N_BOOT, seed: int = stats.SEED
+    store: Store,
+    run: Run,
+    n_boot: int = stats.N_BOOT,
+    seed: int = stats.SEED,
+    reference: Run | None = None,
 ) -> Entry:
+    """The run's row; `reference` is the run whose key the table is read under (default: itself)."""
     sm = SUITE_METRICS[run.suite]
     items = list(sm.per_item(store.scores(run.id)).values())
     num = [a for a, _ in items]
@@ -104,6 +198,8 @@ def measured_entry(
         {k: display(k, metrics.get(k)) for k in sm.columns},
         run.id,
         n=len(items),
+        marks=run_marks(run, reference or run),
+        run=run,
     )
 
 
@@ -135,12 +231,11 @@ def collect(
     n_boot: int = stats.N_BOOT,
     seed: int = stats.SEED,
 ) -> list[Entry]:
-    """Every entry for the chosen suites (and models), with registry metadata filled in."""
+    """Every entry for the chosen suites (and models), marked, with registry metadata filled in."""
     suites = _check_suites(suites)
-    entries = [
-        measured_entry(store, run, n_boot, seed)
-        for run in select_runs(store, suites, models, run_ids)
-    ]
+    runs = select_runs(store, suites, models, run_ids)
+    references = {s: reference_run([r for r in runs if r.suite == s]) for s in suites}
+    entries = [measured_entry(store, r, n_boot, seed, references[r.suite]) for r in runs]
     if published:
         entries += [
             published_entry(p)
@@ -173,15 +268,23 @@ def _score_cell(e: Entry) -> str:
     if e.value is None:
         return "-"
     ci = f" [{fmt(e.low, d)}, {fmt(e.high, d)}]" if e.low is not None else ""
-    return fmt(e.value, d) + ci + (PUBLISHED_MARK if e.published else "")
+    marks = PUBLISHED_MARK if e.published else "".join(m.symbol for m in e.marks)
+    return fmt(e.value, d) + ci + marks
 
 
 def _size(e: Entry) -> str:
     return f"{e.params_b:g}B" if e.params_b else "-"
 
 
+def _legend(entries: list[Entry]) -> list[str]:
+    """A note for each mark the entries use, in the order of LEGEND."""
+    used = {m.symbol for e in entries for m in e.marks}
+    return [f"{symbol} {text}" for symbol, text in LEGEND.items() if symbol in used]
+
+
 def suite_table(entries: list[Entry], suite: str) -> Table:
     sm = SUITE_METRICS[suite]
+    entries = [e for e in entries if e.suite == suite]
     rows = [
         [
             e.model,
@@ -192,23 +295,35 @@ def suite_table(entries: list[Entry], suite: str) -> Table:
             *(fmt(e.metrics.get(k), _digits(suite)) for k in sm.columns),
             str(e.n) if e.n is not None else "-",
             e.source,
+            describe(e.marks),
         ]
         for e in entries
-        if e.suite == suite
     ]
     return Table(
         f"{sm.label} ({sm.unit})",
-        ["model", "group", "params", "kind", f"{sm.metric} [95% CI]", *sm.columns, "n", "source"],
+        [
+            "model",
+            "group",
+            "params",
+            "kind",
+            f"{sm.metric} [95% CI]",
+            *sm.columns,
+            "n",
+            "source",
+            "notes",
+        ],
         rows,
         [
             f"{PUBLISHED_MARK} published number (not measured here), CI from its standard error "
-            "where given; measured CIs: percentile bootstrap over items"
+            "where given; measured CIs: percentile bootstrap over scored items",
+            *_legend(entries),
         ],
         label=f"tab:{suite}",
     )
 
 
 def combined_table(entries: list[Entry], suites: list[str] | None = None) -> Table:
+    """One row per model, one score cell per suite; each marked cell's caveat is a note."""
     suites = _check_suites(suites)
     models: dict[str, dict[str, Entry]] = {}
     for e in entries:  # a measured number wins over a published one for the same cell
@@ -222,10 +337,14 @@ def combined_table(entries: list[Entry], suites: list[str] | None = None) -> Tab
             [model, first.group, _size(first)]
             + [_score_cell(cells[s]) if s in cells else "-" for s in suites]
         )
+    shown = [cells[s] for cells in models.values() for s in suites if s in cells]
+    caveats = [
+        f"{e.model}, {SUITE_METRICS[e.suite].label}: {describe(e.marks)}" for e in shown if e.marks
+    ]
     return Table(
         "Leaderboard",
         ["model", "group", "params", *(SUITE_METRICS[s].label for s in suites)],
         rows,
-        [f"{PUBLISHED_MARK} published number, not measured here; [low, high]: 95% CI"],
+        [f"{PUBLISHED_MARK} published number, not measured here; [low, high]: 95% CI", *caveats],
         label="tab:leaderboard",
     )

@@ -1,15 +1,18 @@
 """`python -m harness compare A B`: is checkpoint B better than A, per suite, with paired statistics.
 
-A and B are model names (their latest run per suite) or run ids. Items are paired by id; only
-items both runs scored count. IFEval: prompt-level strict accuracy, paired bootstrap CI and
-McNemar's test. MT-Bench and AlpacaEval: paired bootstrap of the score difference.
+A and B are model names (their latest complete run per suite, else their latest run with
+metrics) or run ids. Two runs whose comparability keys differ (sampling, data, items, judge...)
+are refused with the reasons unless --allow-incomparable, which the output then states. Items are
+paired by id; only items both runs scored count. IFEval: prompt-level strict accuracy, paired
+bootstrap CI and McNemar's test. MT-Bench and AlpacaEval: paired bootstrap of the difference.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from harness.comparability import differences
 from harness.errors import HarnessError
 from harness.store import Run, Store
 from leaderboards import stats
@@ -27,6 +30,7 @@ class Comparison:
     scale: float
     only_a: int  # items scored in one run only (left out of the pairing)
     only_b: int
+    incomparable: list[str] = field(default_factory=list)  # why the runs' keys differ
 
     def as_dict(self) -> dict:
         r = self.result
@@ -47,15 +51,19 @@ class Comparison:
             "significant": r.significant,
             "details": r.details,
             "unpaired_items": {"only_a": self.only_a, "only_b": self.only_b},
+            "incomparable": self.incomparable,
         }
 
 
 def resolve_run(store: Store, who: str, suite: str) -> Run | None:
-    """A run id (any suite: checked by the caller) or a model's latest finished run on `suite`."""
+    """A run id (any suite: checked by the caller), else the model's run on `suite` that its
+    leaderboard row shows: the latest complete one, else the latest with metrics."""
+    from leaderboards.board import latest  # not at import: `python -m harness` parses without it
+
     for run in store.runs():
         if run.id == who:
             return run
-    return store.latest_run(suite, who)
+    return latest(store.runs(suite=suite, model=who))
 
 
 def compare_runs(
@@ -92,6 +100,7 @@ def compare_runs(
         sm.item_scale,
         len(items_a) - len(common),
         len(items_b) - len(common),
+        differences(run_a.comparability, run_b.comparability),
     )
 
 
@@ -103,8 +112,10 @@ def compare(
     n_boot: int = stats.N_BOOT,
     seed: int = stats.SEED,
     alpha: float = stats.ALPHA,
+    allow_incomparable: bool = False,
 ) -> list[Comparison]:
-    """One comparison per suite where both have a run (or per named suite, which must have both)."""
+    """One comparison per suite where both have a run (or per named suite, which must have both);
+    runs that are not comparable are refused unless `allow_incomparable`."""
     out = []
     for suite in suites or list(SUITE_METRICS):
         if suite not in SUITE_METRICS:
@@ -122,6 +133,8 @@ def compare(
             if suites and len(suites) == 1:
                 raise HarnessError(f"run {a if run_a.suite != suite else b} is not a {suite} run")
             continue
+        if not allow_incomparable:
+            refuse_incomparable(run_a, run_b)
         out.append(compare_runs(store, run_a, run_b, n_boot, seed, alpha))
     if not out:
         raise HarnessError(
@@ -131,14 +144,27 @@ def compare(
     return out
 
 
+def refuse_incomparable(run_a: Run, run_b: Run) -> None:
+    """Numbers made under different settings are not a measurement of the checkpoints: say why."""
+    reasons = differences(run_a.comparability, run_b.comparability)
+    if reasons:
+        raise HarnessError(
+            f"{run_a.suite}: runs {run_a.id} ({run_a.model}) and {run_b.id} ({run_b.model}) are "
+            f"not comparable: {'; '.join(reasons)}; rerun one with the other's settings, or pass "
+            "--allow-incomparable to compare anyway"
+        )
+
+
 def comparison_table(a: str, b: str, comparisons: list[Comparison]) -> Table:
+    from leaderboards.board import INCOMPARABLE_MARK
+
     rows = []
     for c in comparisons:
         d = c.as_dict()
         digits = 2 if c.suite == "mt_bench" else 1
         rows.append(
             [
-                c.suite,
+                c.suite + (INCOMPARABLE_MARK if c.incomparable else ""),
                 str(d["n"]),
                 f"{d['a']:.{digits}f}",
                 f"{d['b']:.{digits}f}",
@@ -150,11 +176,20 @@ def comparison_table(a: str, b: str, comparisons: list[Comparison]) -> Table:
             ]
         )
     alpha = comparisons[0].result.alpha
+    overridden = [
+        f"{INCOMPARABLE_MARK} {c.suite}: NOT COMPARABLE, compared anyway (--allow-incomparable): "
+        + "; ".join(c.incomparable)
+        for c in comparisons
+        if c.incomparable
+    ]
     return Table(
         f"{b} vs {a} (delta = B - A)",
         ["suite", "n", "A", "B", "delta", f"{100 * (1 - alpha):g}% CI", "p", "test", "significant"],
         rows,
-        [f"A = {a}, B = {b}; significant: p < {alpha:g}; bootstrap seeded, paired by item id"],
+        [
+            f"A = {a}, B = {b}; significant: p < {alpha:g}; bootstrap seeded, paired by item id",
+            *overridden,
+        ],
     )
 
 
@@ -165,7 +200,9 @@ def add_parser(sub) -> None:
         description="Paired comparison of B against A on the items both were scored on: the "
         "difference B - A, its bootstrap CI, a p-value and whether it is significant. IFEval uses "
         "McNemar's test on prompt-level strict accuracy; MT-Bench and AlpacaEval a paired "
-        "bootstrap. A and B are model names (latest run per suite) or run ids.",
+        "bootstrap. A and B are model names (latest complete run per suite, else latest run) or "
+        "run ids. Runs made under different settings (sampling, data, items, judge) are refused "
+        "with the reason.",
     )
     p.add_argument("a", help="baseline: model name or run id")
     p.add_argument("b", help="candidate: model name or run id")
@@ -174,6 +211,11 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=stats.SEED, help="bootstrap seed (default 0)")
     p.add_argument("--alpha", type=float, default=stats.ALPHA, help="level (default 0.05)")
     p.add_argument("--format", choices=(*FORMATS, "json"), default="table")
+    p.add_argument(
+        "--allow-incomparable",
+        action="store_true",
+        help="compare runs whose comparability keys differ; the output lists what differs",
+    )
     p.add_argument("--store", help="SQLite store (default: the harness store)")
 
 
@@ -185,7 +227,16 @@ def cmd_compare(args) -> int:
     if not 0 < args.alpha < 1:
         raise HarnessError("--alpha must be between 0 and 1")
     store = open_existing_store(args.store)
-    comparisons = compare(store, args.a, args.b, args.suite, args.bootstrap, args.seed, args.alpha)
+    comparisons = compare(
+        store,
+        args.a,
+        args.b,
+        args.suite,
+        args.bootstrap,
+        args.seed,
+        args.alpha,
+        args.allow_incomparable,
+    )
     if args.format == "json":
         print(json.dumps([c.as_dict() for c in comparisons], indent=1))
     else:

@@ -2,6 +2,8 @@
 
 Record formats are the store's (see harness suites): IFEval `prompt_strict`, MT-Bench
 `turn1_score`/`turn2_score` (None when a judgment failed), AlpacaEval `preference` in [1, 2].
+A failed item (its record has an "error" and no verdict) has no score: it is left out of every
+per-item statistic, as the run's metrics leave it out, never counted as a fail or a zero.
 """
 
 from __future__ import annotations
@@ -9,23 +11,27 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-
-def _ifeval_item(r: dict) -> tuple[float, float]:
-    return float(bool(r.get("prompt_strict"))), 1.0
+Item = tuple[float, float] | None  # (numerator, denominator), None: the item has no score
 
 
-def _mt_bench_item(r: dict) -> tuple[float, float]:
+def _ifeval_item(r: dict) -> Item:
+    # a failed generation has no verdict: counting it as a fail would move McNemar and the CI
+    strict = r.get("prompt_strict")
+    return None if strict is None else (float(bool(strict)), 1.0)
+
+
+def _mt_bench_item(r: dict) -> Item:
     # FastChat's overall score averages all judged turns, so a question adds its scores and count;
     # a failed judgment is None here, or FastChat's -1 in imported judgments: both are left out.
     turns = (r.get("turn1_score"), r.get("turn2_score"))
     scores = [s for s in turns if s is not None and s != -1]
-    return float(sum(scores)), float(len(scores))
+    return (float(sum(scores)), float(len(scores))) if scores else None
 
 
-def _alpaca_item(r: dict) -> tuple[float, float]:
+def _alpaca_item(r: dict) -> Item:
     # alpaca_eval's win rate: mean of (preference - 1) over judged items, draws (1.5) count half.
     p = r.get("preference")
-    return (float(p) - 1.0, 1.0) if p is not None else (0.0, 0.0)
+    return None if p is None else (float(p) - 1.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -35,12 +41,15 @@ class SuiteMetric:
     metric: str  # key in the run's stored metrics
     item_scale: float  # the per-item ratio x item_scale = the displayed value
     unit: str
-    item: Callable[[dict], tuple[float, float]]  # record -> (numerator, denominator)
+    item: Callable[[dict], Item]  # record -> (numerator, denominator), None when unscored
     columns: tuple[str, ...]  # further stored metrics shown in the suite's table
     binary: bool = False  # per-item pass/fail: McNemar applies
+    counted: str = "items"  # what a run's n_total and n_failed count
 
     def per_item(self, records: list[dict]) -> dict[str, tuple[float, float]]:
-        return {str(r["id"]): self.item(r) for r in records}
+        """Scored items by id; failed ones are left out (they are unpaired in a comparison)."""
+        scored = ((str(r["id"]), self.item(r)) for r in records)
+        return {i: v for i, v in scored if v is not None}
 
 
 SUITE_METRICS: dict[str, SuiteMetric] = {
@@ -55,7 +64,14 @@ SUITE_METRICS: dict[str, SuiteMetric] = {
         binary=True,
     ),
     "mt_bench": SuiteMetric(
-        "mt_bench", "MT-Bench", "mt_bench_score", 1.0, "/10", _mt_bench_item, ("turn1", "turn2")
+        "mt_bench",
+        "MT-Bench",
+        "mt_bench_score",
+        1.0,
+        "/10",
+        _mt_bench_item,
+        ("turn1", "turn2"),
+        counted="judgments",
     ),
     "alpaca_eval": SuiteMetric(
         "alpaca_eval",

@@ -30,6 +30,12 @@ def latex_escape(text: str) -> str:
     return "".join(_LATEX.get(ch, ch) for ch in text)
 
 
+def _numeric(cells: list[str]) -> bool:
+    """Numbers align right; names, notes and sources read better aligned left."""
+    filled = [c for c in cells if c not in ("", "-")]
+    return bool(filled) and all(c[0].isdigit() or c[0] in "+-[" for c in filled)
+
+
 @dataclass
 class Table:
     title: str
@@ -52,10 +58,13 @@ class Table:
             max(len(r[i]) for r in [self.columns, *self.rows]) for i in range(len(self.columns))
         ]
 
+        numeric = [_numeric([r[i] for r in self.rows]) for i in range(len(self.columns))]
+
         def line(cells: list[str]) -> str:
             return "  ".join(
-                c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))
-            )
+                c.rjust(w) if numeric[i] else c.ljust(w)
+                for i, (c, w) in enumerate(zip(cells, widths))
+            ).rstrip()
 
         out = [self.title, line(self.columns), "  ".join("-" * w for w in widths)]
         out += [line(r) for r in self.rows] + [f"  {n}" for n in self.notes]

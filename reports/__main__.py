@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.errors import run_cli
+from harness.errors import ArgumentParser, run_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m reports",
         description="Paper-ready reports from the run store: Markdown, a self-contained HTML "
         "page, LaTeX tables (booktabs) and figures (PDF + PNG).",

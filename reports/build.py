@@ -1,6 +1,10 @@
 """Build an ablation report from the store: Markdown, a self-contained HTML page, LaTeX tables
 and figures (PDF + PNG). Everything is rendered in a scratch folder first and then moved into
-place, so a failure leaves the output folder as it was."""
+place, so a failure leaves the output folder as it was.
+
+Runs are the leaderboard's (`leaderboards.board.collect`): the latest complete run per model and
+suite, else the latest with metrics; its marks (‡ partial, § not comparable, ¶ imported) follow
+every number into the tables, the summary and the figure captions."""
 
 from __future__ import annotations
 
@@ -15,17 +19,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.store import Run, Store
+from harness.store import Store
+from harness.validate import check_writable
 from leaderboards.board import (
+    IMPORTED_MARK,
+    INCOMPARABLE_MARK,
+    LEGEND,
+    PARTIAL_MARK,
     Entry,
+    Mark,
     collect,
     combined_table,
+    describe,
     fmt,
     order_key,
-    select_runs,
     suite_table,
 )
-from leaderboards.compare import compare_runs
+from leaderboards.compare import Comparison, compare_runs
 from leaderboards.metrics import SUITE_METRICS
 from leaderboards.render import Table
 from reports import figures, style
@@ -61,55 +71,79 @@ def _rounds(spec: ReportSpec, entries: list[Entry]) -> dict[str, float]:
     return found
 
 
+Measured = dict[tuple[str, str], Entry]  # (suite, model) -> its measured leaderboard entry
+
+
+def _pair_marks(base: Entry, variant: Entry, c: Comparison) -> list[Mark]:
+    """A delta's caveats: each side's own marks, except that comparability is the pair's."""
+    marks = [
+        Mark(m.symbol, f"{e.model} {m.text}")
+        for e in (base, variant)
+        for m in e.marks
+        if m.symbol != INCOMPARABLE_MARK
+    ]
+    if c.incomparable:
+        marks.append(Mark(INCOMPARABLE_MARK, "not comparable: " + "; ".join(c.incomparable)))
+    return marks
+
+
 def _ablation(
-    spec: ReportSpec, store: Store, runs: dict[tuple[str, str], Run]
-) -> tuple[list[figures.Delta], Table | None]:
+    spec: ReportSpec, store: Store, measured: Measured
+) -> tuple[list[figures.Delta], Table | None, list[str]]:
+    """The deltas, their table, and which of them carry marks (for the figure's caption)."""
     base = spec.ablation_base
     if not base:
-        return [], None
-    deltas, rows = [], []
+        return [], None, []
+    deltas, rows, notes, marked = [], [], [], []
     for suite in spec.suites:
-        if (suite, base) not in runs:
+        if (suite, base) not in measured:
             continue
         for model in spec.ecd:
-            if (suite, model) not in runs:
+            if (suite, model) not in measured:
                 continue
-            c = compare_runs(
-                store, runs[(suite, base)], runs[(suite, model)], spec.bootstrap, spec.seed
-            )
+            pair = measured[(suite, base)], measured[(suite, model)]
+            c = compare_runs(store, pair[0].run, pair[1].run, spec.bootstrap, spec.seed)
             d = c.as_dict()
             deltas.append(
                 figures.Delta(model, suite, d["delta"], d["ci_low"], d["ci_high"], d["significant"])
             )
+            marks = _pair_marks(*pair, c)
+            symbols = "".join(s for s in LEGEND if any(m.symbol == s for m in marks))
             digits = 2 if suite == "mt_bench" else 1
             rows.append(
                 [
                     model,
                     SUITE_METRICS[suite].label,
                     str(d["n"]),
-                    f"{d['delta']:+.{digits}f}",
+                    f"{d['delta']:+.{digits}f}{symbols}",
                     f"[{d['ci_low']:+.{digits}f}, {d['ci_high']:+.{digits}f}]",
                     f"{d['p_value']:.3g}",
                     c.result.test,
                     "yes" if d["significant"] else "no",
                 ]
             )
+            if marks:
+                label = SUITE_METRICS[suite].label
+                notes.append(f"{model}, {label}: {describe(marks)}")
+                marked.append(f"{model} ({label} {symbols})")
     table = Table(
         f"Ablation: ECD variants minus {base}",
         ["variant", "suite", "n", "delta", "95% CI", "p", "test", "significant"],
         rows,
-        [f"paired by item; bootstrap with {spec.bootstrap} resamples, seed {spec.seed}"],
+        [f"paired by item; bootstrap with {spec.bootstrap} resamples, seed {spec.seed}", *notes],
         label="tab:ablation",
     )
-    return deltas, table if rows else None
+    return deltas, table if rows else None, marked
 
 
-def _examples(spec: ReportSpec, store: Store, runs: dict[tuple[str, str], Run]) -> list[dict]:
+def _examples(spec: ReportSpec, store: Store, measured: Measured) -> list[dict]:
     """IFEval prompts where the compared models disagree first, with each model's response."""
-    models = [m for m in [spec.ablation_base, *spec.ecd] if m and ("ifeval", m) in runs]
+    models = [m for m in [spec.ablation_base, *spec.ecd] if m and ("ifeval", m) in measured]
     if not models or spec.examples <= 0:
         return []
-    records = {m: {r["id"]: r for r in store.scores(runs[("ifeval", m)].id)} for m in models}
+    records = {
+        m: {r["id"]: r for r in store.scores(measured[("ifeval", m)].source)} for m in models
+    }
     ids = [i for i in records[models[0]] if all(i in records[m] for m in models)]
     disagree = [i for i in ids if len({records[m][i].get("prompt_strict") for m in models}) > 1]
     chosen = (disagree + [i for i in ids if i not in disagree])[: spec.examples]
@@ -138,6 +172,12 @@ def _best(entries: list[Entry], suite: str, names: list[str]) -> Entry | None:
     return max(es, key=lambda e: e.value) if es else None
 
 
+def _stated(e: Entry, digits: int) -> str:
+    """A number as the summary states it: with its source, or what makes it partial/unlike."""
+    caveat = "published" if e.published else e.caveat
+    return f"{e.model} {fmt(e.value, digits)}" + (f" ({caveat})" if caveat else "")
+
+
 def _headline(spec: ReportSpec, entries: list[Entry]) -> list[str]:
     """One sentence per suite: best ECD model vs best baseline and best reference."""
     lines = []
@@ -146,19 +186,30 @@ def _headline(spec: ReportSpec, entries: list[Entry]) -> list[str]:
         if ours is None:
             continue
         digits = 2 if suite == "mt_bench" else 1
-        parts = [
-            f"{SUITE_METRICS[suite].label}: best ECD model {ours.model} {fmt(ours.value, digits)}"
-        ]
+        parts = [f"{SUITE_METRICS[suite].label}: best ECD model {_stated(ours, digits)}"]
         for name, names in (
             ("best baseline", spec.baselines),
             ("best 70B reference", spec.references),
         ):
             e = _best(entries, suite, names)
             if e is not None:
-                mark = " (published)" if e.published else ""
-                parts.append(f"{name} {e.model} {fmt(e.value, digits)}{mark}")
+                parts.append(f"{name} {_stated(e, digits)}")
         lines.append("; ".join(parts) + ".")
     return lines
+
+
+def _marked(entries: list[Entry]) -> list[str]:
+    """The entries whose numbers carry marks, as a figure caption names them."""
+    return [
+        f"{e.model} ({SUITE_METRICS[e.suite].label} {''.join(m.symbol for m in e.marks)})"
+        for e in entries
+        if e.marks
+    ]
+
+
+def _caption(text: str, marked: list[str]) -> str:
+    """A figure's caption, saying which plotted numbers are partial or not comparable."""
+    return text + (f"; marked numbers, see the tables: {', '.join(marked)}" if marked else "")
 
 
 CSS = """
@@ -245,10 +296,21 @@ def _markdown(
     return "\n".join(out) + "\n"
 
 
+def _check_names(spec: ReportSpec, found: set[str], store: Store) -> None:
+    """A model with neither a finished run nor a published number is a typo, not an empty row."""
+    for role in ("baselines", "references"):
+        for model in getattr(spec, role):
+            if model not in found:
+                published = " and no published number" if spec.published else ""
+                raise HarnessError(
+                    f"report spec: {role} names {model!r}, which has no finished run in "
+                    f"{store.path}{published}; fix the name or run it"
+                )
+
+
 def build_report(spec: ReportSpec, store: Store, out: Path) -> Report:
     """Render every artefact of the report into `out` (created if needed)."""
-    if out.exists() and not out.is_dir():
-        raise HarnessError(f"--out {out} is a file; pass a folder for the report")
+    check_writable(out, "--out")
     entries = collect(
         store, spec.suites, spec.models, spec.runs, spec.published, spec.bootstrap, spec.seed
     )
@@ -265,21 +327,28 @@ def build_report(spec: ReportSpec, store: Store, out: Path) -> Report:
             f"no finished run in {store.path} for ECD model {missing[0]!r}; run "
             f"`python -m harness run --suite ifeval --model {missing[0]}` or fix the spec"
         )
-    runs = {(r.suite, r.model): r for r in select_runs(store, spec.suites, spec.models, spec.runs)}
+    _check_names(spec, {e.model for e in entries}, store)
+    chosen: Measured = {(e.suite, e.model): e for e in entries if not e.published}
     report = Report(out)
+    if any(e.marks for e in chosen.values()):
+        report.notes.append(
+            f"some numbers are partial ({PARTIAL_MARK}), not comparable with the rest of their "
+            f"table ({INCOMPARABLE_MARK}) or imported ({IMPORTED_MARK}): each table's notes say "
+            "which and why"
+        )
     tables = {"leaderboard": combined_table(entries, spec.suites)}
     for suite in spec.suites:
         if any(e.suite == suite for e in entries):
             tables[suite] = suite_table(entries, suite)
-    deltas, ablation = _ablation(spec, store, runs)
+    deltas, ablation, marked_deltas = _ablation(spec, store, chosen)
     if ablation is not None:
         tables["ablation"] = ablation
     report.tables = tables
     suites_with_data = [s for s in spec.suites if any(e.suite == s for e in entries)]
     categories = {
-        m: ifeval_categories(store.scores(runs[("ifeval", m)].id))
+        m: ifeval_categories(store.scores(chosen[("ifeval", m)].source))
         for m in spec.category_models
-        if ("ifeval", m) in runs
+        if ("ifeval", m) in chosen
     }
     rounds = _rounds(spec, entries)
     round_points: dict[str, list[tuple[float, float, float, float]]] = defaultdict(list)
@@ -290,8 +359,11 @@ def build_report(spec: ReportSpec, store: Store, out: Path) -> Report:
         figs: dict[str, tuple[object, str]] = {
             "score_vs_params": (
                 figures.scaling_figure(entries, suites_with_data),
-                "Score vs parameter count per suite (filled: measured, 95% bootstrap CI; "
-                "hollow: published)",
+                _caption(
+                    "Score vs parameter count per suite (filled: measured, 95% bootstrap CI; "
+                    "hollow: published)",
+                    _marked([e for e in entries if e.params_b]),
+                ),
             )
         }
         if categories:
@@ -304,7 +376,10 @@ def build_report(spec: ReportSpec, store: Store, out: Path) -> Report:
         if deltas:
             figs["ablation_deltas"] = (
                 figures.ablation_figure(deltas, spec.ablation_base),
-                f"ECD variants minus {spec.ablation_base} (paired bootstrap 95% CI)",
+                _caption(
+                    f"ECD variants minus {spec.ablation_base} (paired bootstrap 95% CI)",
+                    marked_deltas,
+                ),
             )
         else:
             report.notes.append("no ablation deltas: the ablation base has no run in common")
@@ -313,7 +388,10 @@ def build_report(spec: ReportSpec, store: Store, out: Path) -> Report:
                 figures.rounds_figure(
                     {s: round_points[s] for s in spec.suites if s in round_points}
                 ),
-                "Score vs number of evolution rounds (ECD variants, 95% bootstrap CI)",
+                _caption(
+                    "Score vs number of evolution rounds (ECD variants, 95% bootstrap CI)",
+                    _marked([e for e in chosen.values() if e.model in rounds]),
+                ),
             )
         else:
             report.notes.append(
@@ -329,7 +407,7 @@ def build_report(spec: ReportSpec, store: Store, out: Path) -> Report:
                 fig_files.append((name, scratch / "figures" / f"{name}.png", caption))
                 report.figures[name] = fig
             summary = _headline(spec, entries)
-            examples = _examples(spec, store, runs)
+            examples = _examples(spec, store, chosen)
             (scratch / "tables").mkdir()
             for name, table in tables.items():
                 (scratch / "tables" / f"{name}.tex").write_text(table.latex(), encoding="utf-8")

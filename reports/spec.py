@@ -18,13 +18,16 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.data import parse_yaml
+from harness.data import parse_yaml, read_text
 from harness.errors import HarnessError
+from harness.validate import NON_NEGATIVE, SEED, between, build
 from leaderboards import stats
 from leaderboards.metrics import SUITE_METRICS
+
+BOOTSTRAP = between(100, 1_000_000)  # fewer: unstable intervals; more: hours and gigabytes
 
 
 @dataclass
@@ -39,30 +42,42 @@ class ReportSpec:
     rounds: dict[str, float] = field(default_factory=dict)
     runs: list[str] = field(default_factory=list)
     published: bool = True
-    examples: int = 3
-    bootstrap: int = stats.N_BOOT
-    seed: int = stats.SEED
+    examples: int = NON_NEGATIVE.field(3)
+    bootstrap: int = BOOTSTRAP.field(stats.N_BOOT)
+    seed: int = SEED.field(stats.SEED)
 
     def __post_init__(self) -> None:
-        for name in ("ecd", "baselines", "references", "suites", "category_models", "runs"):
-            value = getattr(self, name)
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise HarnessError(f"report spec: '{name}' must be a list of names")
-        if not self.ecd:
-            raise HarnessError("report spec: 'ecd' must name at least one ECD model")
-        unknown = [s for s in self.suites if s not in SUITE_METRICS]
-        if unknown:
-            raise HarnessError(
-                f"report spec: unknown suite {unknown[0]!r}; use {', '.join(SUITE_METRICS)}"
-            )
-        if not isinstance(self.rounds, dict):
-            raise HarnessError("report spec: 'rounds' must map model names to round counts")
         self.ablation_base = self.ablation_base or (self.baselines[0] if self.baselines else None)
         self.category_models = (
             self.category_models or ([self.ablation_base] if self.ablation_base else []) + self.ecd
         )
-        if self.bootstrap < 100:
-            raise HarnessError("report spec: 'bootstrap' must be at least 100")
+
+    def check(self, origin: str) -> None:
+        """What no single key says: at least one ECD model, known suites, names the spec lists."""
+        if not self.ecd:
+            raise HarnessError(f"{origin}: 'ecd' must name at least one ECD model")
+        unknown = [s for s in self.suites if s not in SUITE_METRICS]
+        if unknown:
+            raise HarnessError(
+                f"{origin}: unknown suite {unknown[0]!r}; use {', '.join(SUITE_METRICS)}"
+            )
+        listed = self.baselines + self.ecd + self.references
+        twice = [m for m in dict.fromkeys(listed) if listed.count(m) > 1]
+        if twice:
+            raise HarnessError(
+                f"{origin}: {twice[0]!r} is listed twice in baselines, ecd and references; "
+                "give each model one role"
+            )
+        named = set(listed)
+        stray = [m for m in [self.ablation_base, *self.category_models] if m and m not in named]
+        if stray:
+            raise HarnessError(
+                f"{origin}: {stray[0]!r} (ablation_base or category_models) is not in "
+                "baselines, ecd or references; add it there or fix the name"
+            )
+        stray = [m for m in self.rounds if m not in self.ecd]
+        if stray:
+            raise HarnessError(f"{origin}: rounds names {stray[0]!r}, which is not in ecd")
 
     @property
     def models(self) -> list[str]:
@@ -70,16 +85,11 @@ class ReportSpec:
 
 
 def load_spec(path: str | Path) -> ReportSpec:
-    path = Path(path)
-    if not path.is_file():
-        raise HarnessError(f"report spec {path} not found; write one (see reports/spec.py)")
-    data = parse_yaml(path.read_text(), f"report spec {path}")
+    text = read_text(path, "report spec", "; write one (see reports/spec.py)")
+    origin = f"report spec {path}"
+    data = parse_yaml(text, origin)
     if not isinstance(data, dict):
-        raise HarnessError(f"report spec {path}: expected a mapping with at least 'ecd'")
-    known = {f.name for f in fields(ReportSpec)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise HarnessError(f"report spec {path}: unknown keys {unknown}; known: {sorted(known)}")
-    if "ecd" not in data:
-        raise HarnessError(f"report spec {path}: 'ecd' (the ECD variant models) is required")
-    return ReportSpec(**data)
+        raise HarnessError(f"{origin}: expected a mapping with at least 'ecd'")
+    spec = build(ReportSpec, data, origin)
+    spec.check(origin)
+    return spec

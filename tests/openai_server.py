@@ -3,7 +3,8 @@
 `responder(body) -> str | dict` makes the reply text (a dict may also carry `top_logprobs`, a list
 of {token: logprob} per generated token). Faults are injected at set rates from a seeded RNG:
 429, 500, timeout (the reply is held past the client's timeout), malformed JSON, empty content.
-`models` is what GET /v1/models lists (model cards; none by default). `key`, when set, is the only
+`port` reuses an endpoint's address (a restarted server is the same endpoint to the harness,
+whose cache identity includes the URL). `models` is what GET /v1/models lists (model cards; none by default). `key`, when set, is the only
 API key accepted: any other gets a 401 whose body echoes the Authorization header, as some
 servers do, so tests can check that secrets never reach results.
 """
@@ -63,6 +64,7 @@ class OpenAIServer:
         seed: int = 0,
         models: list[dict] | None = None,
         key: str | None = None,
+        port: int = 0,
     ):
         unknown = set(faults or {}) - set(FAULTS)
         if unknown:
@@ -77,7 +79,7 @@ class OpenAIServer:
         self.lock = threading.Lock()
         self.outcomes: Counter[str] = Counter()
         self.requests: list[dict] = []
-        self.httpd = _Listener(("127.0.0.1", 0), self._handler())
+        self.httpd = _Listener(("127.0.0.1", port), self._handler())  # port 0: any free one
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 

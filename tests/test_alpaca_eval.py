@@ -231,7 +231,9 @@ def test_cli_runs_all_suites_resumably_and_checks_the_judge_key_first(
         ):
             out = tmp_path / f"score.{suite}.json"
             argv = ["score", "--suite", suite, "--responses", str(tmp_path / file)]
-            assert cli.main([*argv, *judge, *store, "--output", str(out)]) == 0, capsys.readouterr().err
+            assert cli.main([*argv, *judge, *store, "--output", str(out)]) == 0, (
+                capsys.readouterr().err
+            )
             rescored = json.loads(out.read_text())["metrics"]
             run = json.loads((tmp_path / f"r.{suite}.json").read_text())["metrics"]
             headline = "mt_bench_score" if suite == "mt_bench" else "win_rate"

@@ -157,6 +157,16 @@ def test_compare_alpaca_eval_win_rates_from_real_annotations(filled, capsys, dat
     assert c["significant"] and 0 < c["ci_low"] < c["delta"] < c["ci_high"]
 
 
+def test_compare_refuses_imported_responses_against_a_real_run(filled, capsys):
+    """ecd-r3's responses were imported (sampling unknown): not comparable with a real run."""
+    argv = ["compare", "smollm2-135m-instruct", "ecd-r3", "--suite", "ifeval"]
+    capsys.readouterr()
+    assert cli.main([*argv, "--store", str(filled.path)]) == 2
+    err = capsys.readouterr().err
+    assert "not comparable: sampling settings unknown for imported responses" in err
+    assert err.count("\n") == 1
+
+
 def test_compare_errors(filled, capsys, tmp_path):
     assert (
         cli.main(["compare", "nobody", "ecd-r1", "--suite", "ifeval", "--store", str(filled.path)])

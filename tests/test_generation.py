@@ -106,6 +106,7 @@ def test_killed_run_resumes_without_repeating_calls(tmp_path):
         ]
 
     with OpenAIServer(teacher, latency=0.05) as srv:
+        port = srv.httpd.server_address[1]
         proc = subprocess.Popen(cmd(srv), env=env, cwd=tmp_path, stderr=subprocess.DEVNULL)
         deadline = time.time() + 60
         while srv.calls < 20 and time.time() < deadline and proc.poll() is None:
@@ -120,7 +121,7 @@ def test_killed_run_resumes_without_repeating_calls(tmp_path):
     assert 12 <= len(stored) < total, "the kill should land mid-run"
     assert not (tmp_path / "out").exists(), "a killed run must not leave a dataset"
 
-    with OpenAIServer(teacher) as srv:  # the same command again, here in-process
+    with OpenAIServer(teacher, port=port) as srv:  # the same endpoint, the same command again
         assert main(run_args(srv, tmp_path, "out", "s.sqlite", *common)) == 0
         asked = [json.dumps(b["messages"]) for b in srv.requests]
     assert len(asked) == total - len(stored), "only the missing calls are made"

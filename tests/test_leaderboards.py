@@ -3,23 +3,26 @@
 `filled_store` is built once per test session (the other leaderboard/report test files import
 it): real IFEval runs of the embedded model under two registry names with different system
 prompts (two "checkpoints"), a third name sharing the second's generations, MT-Bench judgments
-in the store's record format, and AlpacaEval preferences imported from real judge annotations.
+in the store's record format (imported, two failed judgments each), and AlpacaEval annotations
+imported with `python -m harness score`. Runs not made by real commands are recorded by
+`record_run` with the comparability key the harness would give them.
 """
 
 from __future__ import annotations
 
 import csv
-import json
+import functools
 import random
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from harness import cli
+from harness import cli, comparability
 from harness.errors import HarnessError
 from harness.registry import ModelSpec, load_registry, register
 from harness.store import Store
+from harness.suites import get_suite
 
 RUN = ["--suite", "ifeval", "--limit", "6", "--max-new-tokens", "32", "--quiet"]
 FOLLOW = "Follow every instruction in the request exactly."
@@ -49,10 +52,59 @@ def _register(name: str, rounds: int, system_prompt: str) -> None:
     )
 
 
-def _import(store: Store, suite: str, model: str, metrics: dict, records: list[dict]) -> str:
-    run_id = store.start_run(suite, model, None, {"imported": True})
-    store.finish_run(run_id, metrics, records)
+@functools.cache
+def suite_data(suite: str, data: Path) -> list[dict]:
+    return get_suite(suite).load(data)
+
+
+def record_run(
+    store: Store,
+    data: Path,
+    suite: str,
+    model: str,
+    metrics: dict,
+    records: list[dict],
+    *,
+    sampling: dict | None = None,
+    judge: dict | None = None,
+    imported: str | None = None,
+    total: int | None = None,
+    failed: int = 0,
+    options: dict | None = None,
+) -> str:
+    """A finished run with the comparability key `harness run` (sampling given) or
+    `harness score` (imported) would record for these records, scored on their items."""
+    items = suite_data(suite, data)
+    ids = {str(r["id"]) for r in records}
+    scored = [it for it in items if str(it["id"]) in ids]
+    version = get_suite(suite).version
+    key = comparability.key(suite, version, items, scored, sampling, judge, options)
+    config = {"suite": suite, "model": model, "sampling": sampling}
+    if imported:
+        config["imported"] = imported
+    run_id = store.start_run(suite, model, None, config, key)
+    store.finish_run(run_id, metrics, records, len(records) if total is None else total, failed)
     return run_id
+
+
+def score_annotations(store_path: Path, data: Path, model: str) -> str:
+    """Import real AlpacaEval annotations as a run, as a user would: `harness score`."""
+    path = data / "alpaca_eval" / "examples" / model / "annotations.json"
+    argv = ["score", "--suite", "alpaca_eval", "--annotations", str(path), "--model", model]
+    assert cli.main([*argv, "--store", str(store_path), "--quiet"]) == 0
+    store = Store(store_path)
+    run_id = store.latest_run("alpaca_eval", model).id
+    store.close()
+    return run_id
+
+
+# as `harness score --suite mt_bench --judgments` records FastChat judgments: two of 160 failed
+MT_IMPORT = {
+    "judge": {"imported": "gpt-4"},
+    "imported": "gpt-4_single.jsonl",
+    "total": 160,
+    "failed": 2,
+}
 
 
 def _mt_bench_records(shift: float, seed: int) -> list[dict]:
@@ -76,28 +128,6 @@ def _mt_metrics(records: list[dict]) -> dict:
         "turn2": sum(t2) / len(t2),
         "n": len(records),
     }
-
-
-def _alpaca_import(store: Store, data: Path, model: str) -> str:
-    from alpaca_eval.metrics import pairwise_to_winrate
-
-    annotations = json.loads(
-        (data / "alpaca_eval" / "examples" / model / "annotations.json").read_text()
-    )
-    records = [
-        {
-            "id": str(i),
-            "instruction": a["instruction"],
-            "output": a["output_2"],
-            "preference": a["preference"],
-        }
-        for i, a in enumerate(annotations)
-    ]
-    metrics = {
-        k: float(v) for k, v in pairwise_to_winrate([r["preference"] for r in records]).items()
-    }
-    metrics.update(length_controlled_winrate=None, n=len(records))
-    return _import(store, "alpaca_eval", model, metrics, records)
 
 
 _CACHE: dict[str, Filled] = {}
@@ -124,17 +154,27 @@ def build_filled_store(root: Path, data: Path) -> Filled:
     metrics = dict(
         r2.metrics, prompt_level_strict_acc=sum(r["prompt_strict"] for r in hostile) / len(hostile)
     )
-    runs[("ifeval", "ecd-r3")] = _import(store, "ifeval", "ecd-r3", metrics, hostile)
+    runs[("ifeval", "ecd-r3")] = record_run(
+        store, data, "ifeval", "ecd-r3", metrics, hostile, imported="ecd-r3.responses.jsonl"
+    )
     for model, shift, seed in (
         ("smollm2-135m-instruct", 0.0, 1),
         ("ecd-r1", 1.0, 2),
         ("ecd-r2", 1.0, 2),
     ):
         records = _mt_bench_records(shift, seed)
-        runs[("mt_bench", model)] = _import(store, "mt_bench", model, _mt_metrics(records), records)
-    for model in ("claude-2.1", "gemma-7b-it"):
-        runs[("alpaca_eval", model)] = _alpaca_import(store, data, model)
+        runs[("mt_bench", model)] = record_run(
+            store,
+            data,
+            "mt_bench",
+            model,
+            _mt_metrics(records),
+            records,
+            **MT_IMPORT,
+        )
     store.close()
+    for model in ("claude-2.1", "gemma-7b-it"):
+        runs[("alpaca_eval", model)] = score_annotations(path, data, model)
     _CACHE["store"] = Filled(path, runs)
     return _CACHE["store"]
 
@@ -178,7 +218,8 @@ def test_alpaca_table_reproduces_leaderboard_and_marks_published(filled, capsys,
     with open(data_dir / "alpaca_eval" / "weighted_alpaca_eval_gpt4_turbo_leaderboard.csv") as f:
         board = {r[""]: r for r in csv.DictReader(f)}
     claude = measured["claude-2.1"]["win_rate [95% CI]"]
-    value, low, high = (float(x.strip("[],")) for x in claude.split())
+    assert claude.endswith("¶")  # imported with `harness score`
+    value, low, high = (float(x.strip("[],¶")) for x in claude.split())
     assert value == pytest.approx(float(board["claude-2.1"]["win_rate"]), abs=0.05)
     se = float(board["claude-2.1"]["standard_error"])
     assert low < value < high and abs((high - low) / 2 - 1.96 * se) < 0.6  # bootstrap ~ SE
@@ -206,15 +247,17 @@ def test_combined_table_formats(filled, capsys):
     assert "<table>" in html and "†" not in html.split("<tbody>")[1].split("</tbody>")[0]
 
 
-def test_chosen_run_replaces_latest(filled, capsys):
+def test_chosen_run_replaces_latest(filled, capsys, data_dir):
+    # The later run is complete (no failed judgments), so it is the row's run; the fixture's runs
+    # have two failed judgments each. (It used to be a key-less run, shown only for being latest.)
     store = Store(filled.path)
-    extra = store.start_run("mt_bench", "ecd-r1", None, {})
     records = [
         dict(r, turn1_score=10.0, turn2_score=10.0)
         for r in store.scores(filled.runs[("mt_bench", "ecd-r1")])
     ]
-    store.finish_run(
-        extra, {"mt_bench_score": 10.0, "turn1": 10.0, "turn2": 10.0, "n": 80}, records
+    metrics = {"mt_bench_score": 10.0, "turn1": 10.0, "turn2": 10.0, "n": 80}
+    extra = record_run(
+        store, data_dir, "mt_bench", "ecd-r1", metrics, records, **dict(MT_IMPORT, failed=0)
     )
     try:
         latest = show(

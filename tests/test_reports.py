@@ -89,6 +89,14 @@ def test_markdown_report(built):
         "IFEval prompt-strict" in md and "Ablation: ECD variants minus smollm2-135m-instruct" in md
     )
     assert "```text\n" + HOSTILE in md  # model output fenced as text
+    # the filled store's IFEval runs are --limit 6 and ecd-r3's responses imported: the summary,
+    # the tables and the ablation say so
+    assert re.search(r"best baseline smollm2-135m-instruct \d+\.\d \(partial: 6 of 541 items\)", md)
+    assert "> some numbers are partial (‡), not comparable" in md
+    assert "| ‡ partial: 6 of 541 items |" in md
+    ablation = md.split("**Ablation")[1].split("## Figures")[0]
+    assert re.search(r"\| ecd-r3 \| IFEval prompt-strict \| 6 \| [+-]\d+\.\d‡§¶ \|", ablation)
+    assert "§ not comparable: sampling settings unknown for imported responses" in ablation
 
 
 def _pdf_pages(path: Path) -> int:

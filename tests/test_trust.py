@@ -264,16 +264,16 @@ def test_a_killed_run_is_interrupted_not_running(tmp_path):
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--limit", "0"], "--limit: must be at least 1"),
-        (["--limit", "-1"], "--limit: must be at least 1"),
-        (["--concurrency", "0"], "--concurrency: must be at least 1"),
-        (["--batch-size", "0"], "--batch-size: must be at least 1"),
-        (["--max-new-tokens", "-1"], "--max-new-tokens: must be at least 1"),
-        (["--temperature", "nan"], "--temperature: must be a finite number"),
-        (["--temperature", "-0.5"], "--temperature: must be a finite number"),
-        (["--judge-concurrency", "0"], "--judge-concurrency: must be at least 1"),
+        (["--limit", "0"], "--limit: expected int > 0"),
+        (["--limit", "-1"], "--limit: expected int > 0"),
+        (["--concurrency", "0"], "--concurrency: expected int > 0"),
+        (["--batch-size", "0"], "--batch-size: expected int > 0"),
+        (["--max-new-tokens", "-1"], "--max-new-tokens: expected int > 0"),
+        (["--temperature", "nan"], "--temperature: expected float finite and >= 0"),
+        (["--temperature", "-0.5"], "--temperature: expected float finite"),
+        (["--judge-concurrency", "0"], "--judge-concurrency: expected int > 0"),
         (["--backend", "openai", "--base-url", "not a url"], "is not an http(s) URL"),
-        (["--output", "/etc/hostname/x.json"], "is not a writable folder"),
+        (["--output", "/etc/hostname/x.json"], "is a file, so no folder can be made there"),
     ],
 )
 def test_bad_run_arguments(extra, message, tmp_path, capsys):
@@ -285,9 +285,9 @@ def test_bad_run_arguments(extra, message, tmp_path, capsys):
 
 def test_outputs_that_are_directories_are_refused_before_work(tmp_path, capsys):
     code, _, err = run(["run", "--suite", "ifeval", "--output", str(tmp_path)], capsys)
-    assert code == 2 and "--output" in err and "is a directory" in err
+    assert code == 2 and "--output" in err and "is a folder" in err
     code, _, err = run(["run", "--suite", "ifeval", "--store", str(tmp_path)], capsys)
-    assert code == 2 and "is a directory" in err
+    assert code == 2 and "--store" in err and "is a folder" in err
 
 
 def test_foreign_sqlite_file_is_not_a_store(tmp_path, capsys):

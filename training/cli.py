@@ -6,7 +6,8 @@ import argparse
 import shlex
 from pathlib import Path
 
-from harness.errors import run_cli
+from harness.errors import ArgumentParser, run_cli
+from harness.validate import positive_int, safe_name
 
 EPILOG = """examples:
   python -m training check training/recipes/tiny-cpu.yaml
@@ -20,7 +21,7 @@ resumes from its last checkpoint in --output-dir."""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m training",
         description="SFT and DPO on TRL from a YAML recipe, one GPU to many (accelerate launch).",
         epilog=EPILOG,
@@ -37,7 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("recipe", type=Path, help="YAML recipe (see training/recipes/)")
     run.add_argument("--output-dir", type=Path, help="default: runs/<name>")
-    run.add_argument("--name", help="registry name of the checkpoint (default: the recipe's name)")
+    run.add_argument(
+        "--name",
+        type=safe_name,
+        help="registry name of the checkpoint (default: the recipe's name)",
+    )
     run.add_argument(
         "--eval",
         action="append",
@@ -45,8 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SUITE",
         help="score the checkpoint with this harness suite after training (repeatable)",
     )
-    run.add_argument("--eval-limit", type=int, help="only the first N items of each suite")
-    run.add_argument("--eval-max-new-tokens", type=int, help="default: the recipe's sampling")
+    run.add_argument("--eval-limit", type=positive_int, help="only the first N items of each suite")
+    run.add_argument(
+        "--eval-max-new-tokens", type=positive_int, help="default: the recipe's sampling"
+    )
     run.add_argument(
         "--eval-args",
         default="",

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.data import read_jsonl
+from harness.data import read_jsonl, read_text
 from harness.errors import HarnessError
 
 _HF_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
@@ -65,8 +65,7 @@ def read_source(source: str, stage: str, split: str) -> tuple[list[dict], str, d
     """Rows, a description of where they came from, and the export's stats.json if any."""
     path = Path(source).expanduser()
     if path.is_dir():
-        stats_file = path / "stats.json"
-        stats = json.loads(stats_file.read_text()) if stats_file.is_file() else None
+        stats = _export_stats(path / "stats.json")
         if (path / f"{stage}.jsonl").is_file():
             return read_jsonl(path / f"{stage}.jsonl"), str(path / f"{stage}.jsonl"), stats
         if _is_saved_dataset(path / stage):
@@ -86,6 +85,16 @@ def read_source(source: str, stage: str, split: str) -> tuple[list[dict], str, d
     raise HarnessError(
         f"dataset {source!r} not found: not a folder, a JSONL file or an HF dataset id like org/name"
     )
+
+
+def _export_stats(path: Path) -> dict | None:
+    """A generation export's stats.json (kept in the provenance record), if there is one."""
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(read_text(path, "export stats"))
+    except json.JSONDecodeError as e:
+        raise HarnessError(f"{path}: not valid JSON ({e.msg}); re-export or delete it") from None
 
 
 def _from_hub(name: str, split: str) -> list[dict]:

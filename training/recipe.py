@@ -5,13 +5,25 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import types
-import typing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from harness.data import parse_yaml
+from harness.data import parse_yaml, read_text
 from harness.errors import HarnessError
+from harness.validate import NAME, NON_NEGATIVE, POSITIVE, SEED, Rule, build
+
+# transformers' Trainer: max_steps > 0 overrides num_train_epochs, -1 (the default) leaves it
+MAX_STEPS = Rule("-1 (train num_train_epochs) or > 0", lambda v: v == -1 or v > 0)
+DROPOUT = Rule("in [0, 1)", lambda v: 0 <= v < 1)
+# TRL 1.16's DPOTrainer losses; it only rejects another name at the first training step
+DPO_LOSSES = (
+    "sigmoid hinge ipo exo_pair nca_pair robust bco_pair sppo_hard aot aot_unpaired apo_zero "
+    "apo_down discopop sft sigmoid_norm"
+).split()
+LOSS_TYPES = Rule(
+    f"(each one of {', '.join(DPO_LOSSES)})",
+    lambda v: all(x in DPO_LOSSES for x in ([v] if isinstance(v, str) else v)),
+)
 
 STAGES = ("sft", "dpo", "sft+dpo")
 PRECISIONS = ("bf16", "fp16", "fp32")
@@ -30,7 +42,7 @@ class DataConfig:
     sft: str | None = None
     dpo: str | None = None
     split: str = "train"
-    max_samples: int | None = None  # first N rows of each stage's data (smoke runs)
+    max_samples: int | None = POSITIVE.field(None)  # first N rows of each stage's data (smoke runs)
 
     def source(self, stage: str) -> str:
         src = getattr(self, stage) or self.path
@@ -46,9 +58,9 @@ class DataConfig:
 class LoraConfig:
     """LoRA adapters (merged into full weights after each stage, so the checkpoint loads anywhere)."""
 
-    r: int = 16
-    alpha: int = 32
-    dropout: float = 0.05
+    r: int = POSITIVE.field(16)
+    alpha: int = POSITIVE.field(32)
+    dropout: float = DROPOUT.field(0.05)
     target_modules: str | list[str] = "all-linear"
     load_in_4bit: bool = False  # QLoRA: needs bitsandbytes and a GPU
 
@@ -57,25 +69,26 @@ class LoraConfig:
 class StageSettings:
     """The TRL settings both stages share; `trl` passes any other SFTConfig/DPOConfig field."""
 
-    learning_rate: float = 2e-5
-    num_train_epochs: float = 1.0
-    max_steps: int = -1  # > 0 overrides epochs
-    per_device_train_batch_size: int = 8
-    gradient_accumulation_steps: int = 1
-    max_length: int | None = 2048
+    learning_rate: float = POSITIVE.field(2e-5)
+    num_train_epochs: float = POSITIVE.field(1.0)
+    max_steps: int = MAX_STEPS.field(-1)
+    per_device_train_batch_size: int = POSITIVE.field(8)
+    gradient_accumulation_steps: int = POSITIVE.field(1)
+    max_length: int | None = POSITIVE.field(2048)
     lr_scheduler_type: str = "cosine"
-    warmup_steps: float = (
-        0.1  # < 1: a fraction of the total steps (transformers 5 dropped warmup_ratio)
-    )
+    # < 1: a fraction of the total steps (transformers 5 dropped warmup_ratio)
+    warmup_steps: float = NON_NEGATIVE.field(0.1)
     gradient_checkpointing: bool = True
-    logging_steps: int = 10
-    save_steps: int = 500  # checkpoints to resume from
-    save_total_limit: int | None = 2
+    logging_steps: int = POSITIVE.field(10)
+    save_steps: int = POSITIVE.field(500)  # checkpoints to resume from
+    save_total_limit: int | None = POSITIVE.field(2)
     trl: dict = field(default_factory=dict)
 
     def trl_kwargs(self) -> dict:
-        """Every field is named as in TRL's config class, except the runner's own ones."""
+        """Every field is named as in TRL's config class, except the runner's own ones, and
+        gradient_checkpointing, which transformers 5 renamed (the old name warns on stderr)."""
         own = {k: v for k, v in asdict(self).items() if k not in ("trl", "reference")}
+        own["activation_checkpointing"] = own.pop("gradient_checkpointing")
         return own | self.trl
 
 
@@ -87,13 +100,13 @@ class SFTSettings(StageSettings):
 
 @dataclass
 class DPOSettings(StageSettings):
-    learning_rate: float = 5e-7
-    beta: float = 0.1
-    loss_type: str | list[str] = "sigmoid"
+    learning_rate: float = POSITIVE.field(5e-7)
+    beta: float = POSITIVE.field(0.1)
+    loss_type: str | list[str] = LOSS_TYPES.field("sigmoid")
     # "policy": the model entering DPO (the SFT result, or the base model); else a model name/path
     reference: str = "policy"
     precompute_ref_log_probs: bool = False  # one pass of the reference up front; frees its memory
-    precompute_ref_batch_size: int | None = None
+    precompute_ref_batch_size: int | None = POSITIVE.field(None)
 
 
 @dataclass
@@ -108,12 +121,12 @@ class RegisterConfig:
 
 @dataclass
 class Recipe:
-    name: str
+    name: str = NAME.field()  # also the folder under runs/ and the registry name
     base_model: str  # registry name, local checkpoint dir or HF id
     dataset: DataConfig
     stage: str = "sft+dpo"
     precision: str = "bf16"
-    seed: int = 42
+    seed: int = SEED.field(42)
     # Jinja chat template to set (base models have none): a name in training/chat_templates.yaml,
     # a .jinja path, or the template itself
     chat_template: str | None = None
@@ -137,83 +150,12 @@ class Recipe:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _build(cls, data, where: str):
-    """A dataclass from a mapping: unknown keys and wrong shapes are one-line errors."""
-    if not isinstance(data, dict):
-        raise HarnessError(f"{where}: expected a mapping, got {type(data).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise HarnessError(f"{where}: unknown keys {unknown}; known: {sorted(fields)}")
-    missing = [
-        name
-        for name, f in fields.items()
-        if f.default is dataclasses.MISSING
-        and f.default_factory is dataclasses.MISSING
-        and name not in data
-    ]
-    if missing:
-        raise HarnessError(f"{where}: missing keys {missing}")
-    hints = typing.get_type_hints(cls)
-    values = {}
-    for key, value in data.items():
-        nested = _dataclass_in(hints[key])
-        if nested is not None and value is not None:
-            value = _build(nested, value, f"{where}.{key}")
-        values[key] = _scalar(hints[key], value, f"{where}.{key}")
-    try:
-        return cls(**values)
-    except TypeError as e:
-        raise HarnessError(f"{where}: {e}") from None
-
-
-def _scalar(hint, value, where: str):
-    """Check a scalar against its annotation; '5e-7' is a float (YAML 1.1 reads it as a string)."""
-    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
-    if (
-        value is None
-        and type(None) in options
-        or not any(o in (int, float, bool, str) for o in options)
-    ):
-        return value
-    if isinstance(value, bool):
-        ok = bool in options
-    elif isinstance(value, int):
-        ok = int in options or float in options
-    elif isinstance(value, float):
-        ok = float in options
-    elif isinstance(value, str):
-        ok = str in options
-        if not ok and float in options:
-            try:
-                return float(value)
-            except ValueError:
-                pass
-    else:
-        kinds = [typing.get_origin(o) or o for o in options]
-        ok = any(isinstance(value, k) for k in kinds if isinstance(k, type))
-    if not ok:
-        expected = " or ".join(getattr(o, "__name__", str(o)) for o in options)
-        raise HarnessError(f"{where}: expected {expected}, got {value!r}")
-    return value
-
-
-def _dataclass_in(hint):
-    """The dataclass inside `X` or `X | None`, if any."""
-    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
-    return next((o for o in options if dataclasses.is_dataclass(o)), None)
-
-
 def _check_trl_keys(recipe: Recipe, origin: str) -> None:
     """Pass-through TRL keys must be real fields of the installed TRL's config class."""
     from trl import DPOConfig, SFTConfig
 
     for stage, config_cls in (("sft", SFTConfig), ("dpo", DPOConfig)):
         settings: StageSettings = getattr(recipe, stage)
-        if not isinstance(settings.trl, dict):
-            raise HarnessError(
-                f"{origin}: {stage}.trl must be a mapping of {config_cls.__name__} fields"
-            )
         valid = {f.name for f in dataclasses.fields(config_cls)}
         bad = sorted(set(settings.trl) - valid)
         if bad:
@@ -229,13 +171,19 @@ def _check_trl_keys(recipe: Recipe, origin: str) -> None:
 
 
 # TRL config fields the runner sets from the recipe or the command line, never from `trl:`.
-_MANAGED = ("output_dir", "seed", "bf16", "fp16", "model_init_kwargs", "resume_from_checkpoint")
+_MANAGED = (
+    "output_dir",
+    "seed",
+    "bf16",
+    "fp16",
+    "model_init_kwargs",
+    "resume_from_checkpoint",
+    "activation_checkpointing",  # the stage's gradient_checkpointing
+)
 
 
 def parse_recipe(data, origin: str) -> Recipe:
-    recipe = _build(Recipe, data, origin)
-    if not isinstance(recipe.name, str) or not recipe.name:
-        raise HarnessError(f"{origin}: 'name' must be a non-empty string")
+    recipe = build(Recipe, data, origin)
     if recipe.stage not in STAGES:
         raise HarnessError(
             f"{origin}: unknown stage {recipe.stage!r}; use one of {', '.join(STAGES)}"
@@ -260,14 +208,10 @@ def parse_recipe(data, origin: str) -> Recipe:
 
 def _check_register(recipe: Recipe, origin: str) -> None:
     """The registry entry made after training must be valid: find out now, not hours later."""
-    from harness.backends.base import SamplingParams
-    from harness.registry import ModelSpec
+    from harness.registry import ModelSpec, check_sampling
 
     reg = recipe.register
-    try:
-        SamplingParams(**reg.sampling)
-    except TypeError as e:
-        raise HarnessError(f"{origin}: register.sampling: {e}") from None
+    check_sampling(reg.sampling, origin, "register.sampling")
     try:
         ModelSpec(name=recipe.name, source=".", backend=reg.backend, group="ecd")
     except HarnessError as e:
@@ -275,8 +219,5 @@ def _check_register(recipe: Recipe, origin: str) -> None:
 
 
 def load_recipe(path: str | Path) -> Recipe:
-    path = Path(path)
-    if not path.is_file():
-        raise HarnessError(f"recipe {path} not found; see training/recipes/ for examples")
-    data = parse_yaml(path.read_text(), f"recipe {path}")
-    return parse_recipe(data, f"recipe {path}")
+    text = read_text(path, "recipe", "; see training/recipes/ for examples")
+    return parse_recipe(parse_yaml(text, f"recipe {path}"), f"recipe {path}")

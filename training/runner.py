@@ -22,7 +22,14 @@ from importlib import metadata
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.registry import ModelSpec, load_registry, register, resolve_model
+from harness.registry import (
+    ModelSpec,
+    load_registry,
+    register,
+    resolve_model,
+    user_registry_path,
+)
+from harness.validate import check_writable
 from training.chat_template import load_tokenizer
 from training.data import StageData, load_stage_data
 from training.recipe import Recipe, load_recipe
@@ -90,10 +97,17 @@ def _check_name(name: str) -> None:
         )
 
 
-def _check_output_dir(out: Path, identity: dict) -> None:
-    """A rerun resumes only the same recipe on the same data; anything else needs a fresh dir."""
+def _check_output_dir(out: Path, identity: dict) -> bool:
+    """A rerun resumes only the same recipe on the same data; anything else needs a fresh dir.
+    True when `out` already holds this run."""
+    check_writable(out, "--output-dir")
     marker = out / "run.json"
-    before = json.loads(marker.read_text()) if marker.exists() else None
+    try:
+        before = json.loads(marker.read_text()) if marker.is_file() else None
+    except (ValueError, UnicodeDecodeError):  # JSONDecodeError is a ValueError
+        raise HarnessError(
+            f"{marker} is not a run record; pass a new --output-dir or delete that folder"
+        ) from None
     if before is not None and before != identity:
         raise HarnessError(
             f"{out} holds a run of a different recipe or data ({before} vs {identity}); "
@@ -101,10 +115,15 @@ def _check_output_dir(out: Path, identity: dict) -> None:
         )
     if before is None and out.exists() and any(out.iterdir()):
         raise HarnessError(f"{out} is not empty and holds no training run; pass a new --output-dir")
+    return before is not None
+
+
+def _start_output_dir(out: Path, identity: dict, resumed: bool) -> None:
+    """Record the run in `out`, once every rank has checked it."""
     _barrier()  # every rank has looked before the main one writes
-    if before is None and _is_main():
+    if not resumed and _is_main():
         out.mkdir(parents=True, exist_ok=True)
-        marker.write_text(json.dumps(identity, indent=1))
+        (out / "run.json").write_text(json.dumps(identity, indent=1))
     _barrier()
 
 
@@ -336,15 +355,17 @@ def train(recipe_path: str | Path, options: RunOptions) -> ModelSpec:
     recipe, data = check(recipe_path)
     name = options.name or recipe.name
     _check_name(name)
+    check_writable(user_registry_path(), "registry", folder=False)  # written after training
     out = Path(options.output_dir or Path("runs") / name).resolve()
     identity = {
         "recipe_digest": recipe.digest(),
         "data": {stage: d.fingerprint for stage, d in data.items()},
     }
+    resumed = _check_output_dir(out, identity)  # before any model is converted or loaded
     base_spec = resolve_model(recipe.base_model)
     base_path = local_path(base_spec)  # converts the embedded GGUF once
     load_tokenizer(base_path, recipe.chat_template)  # no template: fail before training
-    _check_output_dir(out, identity)
+    _start_output_dir(out, identity, resumed)
 
     model_path, stages = base_path, {}
     for stage in recipe.stages:

@@ -372,7 +372,11 @@ class AlpacaEval(Suite):
         return SuiteResult(
             metrics,
             records,
-            {"annotator": rows[0].get("annotator")},
+            {
+                "annotator": rows[0].get("annotator"),
+                "judge": rows[0].get("annotator"),  # for the imported run's record
+                "model": annotation_rows[0]["generator_2"],
+            },
             notes + _unjudged_note(len(rows), metrics["n_judged"]),
             total=len(rows),
             failed=len(rows) - metrics["n_judged"],

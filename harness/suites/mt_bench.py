@@ -315,6 +315,8 @@ class MTBench(Suite):
         for r in rows:
             r["category"] = category.get(r["question_id"])
         metrics, breakdown = aggregate(rows)
+        judges = sorted({str((r.get("judge") or ["unknown"])[0]) for r in rows})
+        breakdown.update(model=model, judge=", ".join(judges))  # for the imported run's record
         failed = breakdown["failed_judgments"]
         records: dict[int, dict] = {}
         for r in rows:
