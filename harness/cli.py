@@ -459,6 +459,7 @@ def print_table(
             value = result.metrics[name]
             scale = getattr(suite, "display_scale", 100)  # ifeval: fractions shown as percent
             shown = f"{scale * value:6.2f}" if isinstance(value, float) else str(value)
+            shown = "     -" if value is None else shown
             print(f"  {name:28} {shown}")
     for note in [result.failure_line(rerun=not imported), *result.notes]:
         if note:

@@ -91,17 +91,14 @@ def test_another_endpoint_is_another_judge(tmp_path):
     assert values == [(1.0, 1), (9.0, 1)]
 
 
+def loopback_judge(server, tmp_path, **options):
+    store = Store(tmp_path / "s.sqlite")
+    return make_judge("judge/x", store, base_url=server.base_url, progress=False, **FAST, **options)
+
+
 def test_reasking_unparseable_replies_is_opt_in(tmp_path):
     with OpenAIServer(unparseable_for_bad) as server:
-        judge = make_judge(
-            "judge/x",
-            Store(tmp_path / "s.sqlite"),
-            base_url=server.base_url,
-            progress=False,
-            parse_retries=2,
-            **FAST,
-        )
-        (v,) = judge.judge([ask("BAD")], RUBRIC)
+        (v,) = loopback_judge(server, tmp_path, parse_retries=2).judge([ask("BAD")], RUBRIC)
         assert not v.ok and "after 3 attempts" in v.error and server.calls == 3
 
 
@@ -114,14 +111,7 @@ def test_reply_that_parses_on_a_second_ask_is_kept(tmp_path):
         return "no score yet" if seen[text] == 1 else "Rating: [[4]]"
 
     with OpenAIServer(flaky) as server:
-        judge = make_judge(
-            "judge/x",
-            Store(tmp_path / "s.sqlite"),
-            base_url=server.base_url,
-            progress=False,
-            parse_retries=1,
-            **FAST,
-        )
+        judge = loopback_judge(server, tmp_path, parse_retries=1)
         (v,) = judge.judge([ask("once")], RUBRIC)
         assert v.ok and v.value == 4.0 and server.calls == 2
         assert judge.metrics()["judge_cost_usd"] is None  # unknown model: no price

@@ -159,6 +159,22 @@ def test_two_endpoints_serving_one_name_do_not_share_generations(tmp_path, capsy
     assert texts == [{"first server"}, {"second server"}]
 
 
+def test_refresh_regenerates_and_replaces_the_cached_entries(tmp_path, capsys):
+    store, out = tmp_path / "s.sqlite", tmp_path / "r.json"
+    reply = {"text": "old weights"}
+    with OpenAIServer(lambda body: reply["text"]) as server:
+        assert main(ifeval_args(server, store, "--limit", "3")) == 0
+        reply["text"] = "new weights"  # re-served without anything that tells them apart
+        assert main(ifeval_args(server, store, "--limit", "3", "--output", str(out))) == 0
+        assert server.calls == 3, "without --refresh the cache answers"
+        assert (
+            main(ifeval_args(server, store, "--limit", "3", "--refresh", "--output", str(out))) == 0
+        )
+        assert server.calls == 6
+    assert {r["response"] for r in json.loads(out.read_text())["records"]} == {"new weights"}
+    assert store_rows(store, "SELECT DISTINCT text FROM generations") == [("new weights",)]
+
+
 def test_model_the_endpoint_does_not_serve_is_refused(tmp_path, capsys):
     with OpenAIServer(models=[card("/x")]) as server:
         args = ["run", "--suite", "ifeval", "--backend", "openai", "--model", "org/other"]

@@ -26,6 +26,21 @@ from harness.judges.parsers import logprob_preference
 from harness.judges.templates import alpaca_annotator, alpaca_messages
 from harness.suites.base import Suite, SuiteResult
 
+
+def _import_alpaca_eval_quietly() -> None:
+    """alpaca_eval sets the root logger to INFO when imported (annotators/base.py), which then
+    prints a line for every HTTP request a run makes: import it once, keep the user's level."""
+    import logging
+
+    root = logging.getLogger()
+    level = root.level
+    import alpaca_eval  # noqa: F401
+
+    root.setLevel(level)
+
+
+_import_alpaca_eval_quietly()
+
 if TYPE_CHECKING:
     import pandas as pd
 
