@@ -175,11 +175,22 @@ def test_refresh_regenerates_and_replaces_the_cached_entries(tmp_path, capsys):
     assert store_rows(store, "SELECT DISTINCT text FROM generations") == [("new weights",)]
 
 
-def test_model_the_endpoint_does_not_serve_is_refused(tmp_path, capsys):
+def test_a_model_the_endpoint_does_not_list_is_still_identified_by_url_and_name():
+    """Servers answer to aliases they don't list (Ollama's `llama3` for `llama3:latest`)."""
+    endpoint_card.cache_clear()
     with OpenAIServer(models=[card("/x")]) as server:
-        args = ["run", "--suite", "ifeval", "--backend", "openai", "--model", "org/other"]
-        code, _, err = run([*args, "--base-url", server.base_url], capsys)
-    assert code == 2 and "does not serve model 'org/other'" in err and "served" in err
+        listed = fingerprint_for(
+            ModelSpec(name="served", source="served", backend="openai"),
+            "openai",
+            base_url=server.base_url,
+        )
+        alias = fingerprint_for(
+            ModelSpec(name="alias", source="alias", backend="openai"),
+            "openai",
+            base_url=server.base_url,
+        )
+    assert '"listed":false' in alias and '"model":"alias"' in alias
+    assert '"root":"/x"' in listed
 
 
 # -- 3/4. failed calls are failures; run status and exit codes ----------------------------------

@@ -75,7 +75,8 @@ CARD_FIELDS = ("id", "root", "parent", "owned_by", "max_model_len")
 
 @functools.lru_cache(maxsize=64)
 def endpoint_card(url: str, key: str, model: str, flag: str = "--base-url") -> dict | None:
-    """What `GET /models` says about `model`: its card, or None where the server lists nothing.
+    """What `GET /models` says about `model`: its card; {"listed": False} where the server lists
+    other models only; None where it lists nothing.
 
     Asked once per process and endpoint, before any work, so an unreachable endpoint or a
     rejected key stops the run at once instead of failing every call.
@@ -101,12 +102,8 @@ def endpoint_card(url: str, key: str, model: str, flag: str = "--base-url") -> d
     if not cards:
         return None
     card = next((c for c in cards if c.get("id") == model), None)
-    if card is None:
-        listed = ", ".join(sorted(str(c.get("id")) for c in cards)[:10])
-        raise HarnessError(
-            f"{redact_url(url)} does not serve model {model!r} (it lists: {listed}); fix the "
-            f"model name or {flag}"
-        )
+    if card is None:  # an alias the server resolves itself (Ollama, proxies); a typo 404s later
+        return {"listed": False}
     kept = {k: card[k] for k in CARD_FIELDS if card.get(k) is not None}
     if "root" not in kept and card.get("created") is not None:
         kept["created"] = card["created"]
