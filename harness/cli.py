@@ -373,7 +373,7 @@ def _judge(suite, args, store):
 def cmd_score(args) -> int:
     """Score a file made elsewhere; the result becomes a run in the store, marked as imported."""
     from harness import comparability
-    from harness.runner import judge_key, results_payload, write_json_atomic
+    from harness.runner import judge_key, record_outcome, results_payload, write_json_atomic
     from harness.store import open_store
     from harness.suites import get_suite
 
@@ -419,15 +419,7 @@ def cmd_score(args) -> int:
         "judge": judge.model if judge else None,
     }
     run_id = store.start_run(suite.name, model, None, config, key)
-    if result.total and not result.scored:
-        from harness.runner import first_error
-
-        store.fail_run(run_id, f"nothing scored: {first_error(result)}")
-        status = "failed"
-    else:
-        metrics = {**result.metrics, "n": len(result.records), "n_scored": result.scored}
-        metrics["n_failed"] = result.failed
-        status = store.finish_run(run_id, metrics, result.records, result.total, result.failed)
+    status = record_outcome(store, run_id, result, len(result.records))
     if args.output:
         write_json_atomic(
             args.output, results_payload(run_id, config, result, status, imported=True)

@@ -247,13 +247,18 @@ def execute(
         raise
     finally:
         generator.close()
+    return RunOutcome(run_id, result, record_outcome(store, run_id, result, len(items)))
+
+
+def record_outcome(store: Store, run_id: str, result: SuiteResult, n_items: int) -> str:
+    """Store a scored run's metrics and records, saying what they are over; a run where nothing
+    could be scored is failed with its first reason instead. Returns the final status."""
     if result.total and not result.scored:
         store.fail_run(run_id, f"nothing scored: {first_error(result)}")
-        return RunOutcome(run_id, result, "failed")
-    metrics = {**result.metrics, "n": len(items), "n_scored": result.scored}
+        return "failed"
+    metrics = {**result.metrics, "n": n_items, "n_scored": result.scored}
     metrics["n_failed"] = result.failed
-    status = store.finish_run(run_id, metrics, result.records, result.total, result.failed)
-    return RunOutcome(run_id, result, status)
+    return store.finish_run(run_id, metrics, result.records, result.total, result.failed)
 
 
 def first_error(result: SuiteResult) -> str:
