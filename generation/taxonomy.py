@@ -112,16 +112,16 @@ class Taxonomy:
 
 def describe(check: dict, kwargs: dict) -> str:
     """The IFEval checker's description of the constraint (its canonical wording)."""
-    from harness.suites.ifeval_rules import reference
+    from harness.suites.ifeval_rules import INSTRUCTIONS
 
-    cls = reference.instructions_registry.INSTRUCTION_DICT[check["instruction_id"]]
+    cls = INSTRUCTIONS[check["instruction_id"]]
     return cls(check["instruction_id"]).build_description(**kwargs)
 
 
 def conflicts(instruction_id: str) -> set[str]:
-    from harness.suites.ifeval_rules import reference
+    from harness.suites.ifeval_rules import CONFLICTS
 
-    return set(reference.instructions_registry.INSTRUCTION_CONFLICTS.get(instruction_id, ()))
+    return set(CONFLICTS.get(instruction_id, ()))
 
 
 def _fields(text: str) -> set[str]:
@@ -167,13 +167,12 @@ def _operation(group: str, name: str, entry, origin: str) -> Operation:
 
 
 def _validate_check(op: Operation, where: str) -> None:
-    from harness.suites.ifeval_rules import reference
+    from harness.suites.ifeval_rules import INSTRUCTIONS
 
     check = op.check
-    known = reference.instructions_registry.INSTRUCTION_DICT
     if not isinstance(check, dict) or set(check) - {"instruction_id", "kwargs"}:
         raise HarnessError(f"{where}: check needs exactly 'instruction_id' and 'kwargs'")
-    if check.get("instruction_id") not in known:
+    if check.get("instruction_id") not in INSTRUCTIONS:
         raise HarnessError(
             f"{where}: unknown IFEval instruction id {check.get('instruction_id')!r}; "
             "see lm_eval.tasks.ifeval.instructions_registry"
@@ -182,7 +181,7 @@ def _validate_check(op: Operation, where: str) -> None:
     if not isinstance(check["kwargs"], dict):
         raise HarnessError(f"{where}: check.kwargs must be a mapping")
     params = set(
-        inspect.signature(known[check["instruction_id"]]("x").build_description).parameters
+        inspect.signature(INSTRUCTIONS[check["instruction_id"]]("x").build_description).parameters
     )
     unknown = set(check["kwargs"]) - params
     if unknown:

@@ -1,5 +1,6 @@
-"""Where a suite's data comes from (--data-dir, else the HF hub, else an installed data wheel), and
-the readers for files users hand us, which name the file and the problem in one line."""
+"""Where a suite's data comes from (--data-dir, else the HF hub, else an installed data wheel), the
+readers for files users hand us, which name the file and the problem in one line, and the atomic
+JSON writer for the files we hand back."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import functools
 import json
 import os
 import socket
+import tempfile
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
@@ -119,3 +121,13 @@ def read_text(path: str | Path, what: str, hint: str = "") -> str:
         ) from None
     except OSError as e:
         raise HarnessError(f"{what} {path} cannot be read ({e.strerror})") from None
+
+
+def write_json_atomic(path: Path, payload: dict) -> None:
+    """Readers never see a half-written results file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(
+        "w", dir=path.parent, delete=False, suffix=".tmp", encoding="utf-8"
+    ) as f:
+        json.dump(payload, f, indent=1, ensure_ascii=False)
+    os.replace(f.name, path)

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import os
 import platform
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
-from pathlib import Path
 
 from tqdm import tqdm
 
@@ -24,7 +20,7 @@ from harness.backends import (
 from harness.comparability import key
 from harness.registry import ModelSpec
 from harness.store import Store, cache_key
-from harness.suites import Suite, SuiteResult
+from harness.suites import RunContext, Suite, SuiteResult
 
 VERSIONED = (
     "ecd-harness",
@@ -154,24 +150,6 @@ class CachedGenerator:
 
 
 @dataclass
-class RunContext:
-    """What a suite sees: generation for the model under test and, for judged suites, a judge."""
-
-    generator: CachedGenerator
-    params: SamplingParams
-    judge: object | None = None
-    progress: bool = True
-
-    def generate(
-        self,
-        conversations: Sequence[Conversation],
-        params: SamplingParams | None = None,
-        desc: str = "generating",
-    ) -> list[Completion]:
-        return self.generator(conversations, params or self.params, desc)
-
-
-@dataclass
 class RunConfig:
     suite: str
     model: str
@@ -194,9 +172,17 @@ def sampling_for(spec: ModelSpec, **overrides) -> SamplingParams:
 
 @dataclass
 class RunOutcome:
+    """One suite's run as the store records it: what `harness.evaluate` returns per suite."""
+
     run_id: str
     result: SuiteResult
     status: str  # finished, finished_with_failures or failed
+    suite: Suite
+    model: str  # the name the run is stored under
+
+    @property
+    def metrics(self) -> dict:
+        return self.result.metrics
 
 
 def judge_key(judge) -> dict | None:
@@ -247,7 +233,8 @@ def execute(
         raise
     finally:
         generator.close()
-    return RunOutcome(run_id, result, record_outcome(store, run_id, result, len(items)))
+    status = record_outcome(store, run_id, result, len(items))
+    return RunOutcome(run_id, result, status, suite, config.model)
 
 
 def record_outcome(store: Store, run_id: str, result: SuiteResult, n_items: int) -> str:
@@ -268,16 +255,6 @@ def first_error(result: SuiteResult) -> str:
             if k.endswith("error") and v:
                 return str(v)
     return "no reason recorded"
-
-
-def write_json_atomic(path: Path, payload: dict) -> None:
-    """Readers never see a half-written results file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(
-        "w", dir=path.parent, delete=False, suffix=".tmp", encoding="utf-8"
-    ) as f:
-        json.dump(payload, f, indent=1, ensure_ascii=False)
-    os.replace(f.name, path)
 
 
 def results_payload(

@@ -1,4 +1,5 @@
-"""`python -m harness compare A B`: is checkpoint B better than A, per suite, with paired statistics.
+"""`python -m leaderboards compare A B` (or `python -m harness compare`): is checkpoint B better
+than A, per suite, with paired statistics.
 
 A and B are model names (their latest complete run per suite, else their latest run with
 metrics) or run ids. Two runs whose comparability keys differ (sampling, data, items, judge...)
@@ -16,6 +17,7 @@ from harness.comparability import differences
 from harness.errors import HarnessError
 from harness.store import Run, Store
 from leaderboards import stats
+from leaderboards.board import latest, open_existing_store
 from leaderboards.metrics import SUITE_METRICS
 from leaderboards.render import FORMATS, Table
 
@@ -58,8 +60,6 @@ class Comparison:
 def resolve_run(store: Store, who: str, suite: str) -> Run | None:
     """A run id (any suite: checked by the caller), else the model's run on `suite` that its
     leaderboard row shows: the latest complete one, else the latest with metrics."""
-    from leaderboards.board import latest  # not at import: `python -m harness` parses without it
-
     for run in store.runs():
         if run.id == who:
             return run
@@ -220,8 +220,6 @@ def add_parser(sub) -> None:
 
 
 def cmd_compare(args) -> int:
-    from leaderboards.board import open_existing_store
-
     if args.bootstrap < 100:
         raise HarnessError("--bootstrap must be at least 100 resamples")
     if not 0 < args.alpha < 1:

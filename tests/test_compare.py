@@ -177,3 +177,16 @@ def test_compare_errors(filled, capsys, tmp_path):
     assert cli.main(["compare", "a", "b", "--store", str(tmp_path / "none.sqlite")]) == 2
     assert "not found" in capsys.readouterr().err
     assert not (tmp_path / "none.sqlite").exists()  # reading never creates a store
+
+
+def test_compare_is_leaderboards_command_and_harness_hands_it_over(filled, capsys):
+    from leaderboards.cli import main as leaderboards_main
+
+    argv = ["compare", "ecd-r1", "ecd-r2", "--suite", "ifeval", "--store", str(filled.path)]
+    capsys.readouterr()
+    assert leaderboards_main(argv) == 0
+    table = capsys.readouterr().out
+    assert cli.main(argv) == 0
+    assert capsys.readouterr().out == table
+    assert cli.main(["compare", "ecd-r1"]) == 2  # usage lines still name `python -m harness`
+    assert capsys.readouterr().err.startswith("error: python -m harness compare: ")

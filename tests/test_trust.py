@@ -277,10 +277,11 @@ def test_a_killed_run_is_interrupted_not_running(tmp_path):
         )
         deadline = time.time() + 60
         while time.time() < deadline:
-            if store.exists() and store_rows(
-                store, "SELECT status FROM runs WHERE status='running'"
-            ):
-                break
+            try:
+                if store_rows(store, "SELECT status FROM runs WHERE status='running'"):
+                    break
+            except sqlite3.OperationalError:  # not created yet, or the schema is being written
+                pass
             time.sleep(0.2)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()

@@ -80,12 +80,12 @@ def cmd_run(args) -> int:
 
     eval_args = shlex.split(args.eval_args)
     if args.eval:
-        from harness.cli import build_parser as harness_parser
+        from harness.flags import parse_run_flags
         from harness.suites import get_suite
 
         for suite in args.eval:  # a wrong suite or option fails now, not after hours of training
             get_suite(suite)
-            harness_parser().parse_args(["run", "--suite", suite, *eval_args])
+            parse_run_flags(["--suite", suite, *eval_args])
     options = RunOptions(
         output_dir=args.output_dir,
         name=args.name,

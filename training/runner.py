@@ -18,6 +18,7 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from importlib import metadata
 from pathlib import Path
 
@@ -48,7 +49,7 @@ class RunOptions:
     evals: list[str] = field(default_factory=list)
     eval_limit: int | None = None
     eval_max_new_tokens: int | None = None
-    eval_args: list[str] = field(default_factory=list)  # passed on to `python -m harness run`
+    eval_args: list[str] = field(default_factory=list)  # `python -m harness run` flags
     store: Path | None = None
     quiet: bool = False
 
@@ -418,18 +419,21 @@ def train(recipe_path: str | Path, options: RunOptions) -> ModelSpec:
 
 
 def evaluate(name: str, options: RunOptions) -> int:
-    """Score the registered checkpoint with the harness, in this process (main rank only)."""
+    """Score the registered checkpoint with the harness, in this process (main rank only): each
+    suite as `python -m harness run` would, stopping at the first that does not exit 0."""
     if not options.evals or not _is_main():
         return 0
     import torch
 
-    from harness.cli import main as harness_main
+    from harness.api import evaluate as harness_evaluate
+    from harness.flags import parse_run_flags
+    from harness.summary import exit_status, show
 
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
     for suite in options.evals:
-        argv = ["run", "--suite", suite, "--model", name]
+        argv = ["--suite", suite, "--model", name]
         if options.eval_limit:
             argv += ["--limit", str(options.eval_limit)]
         if options.eval_max_new_tokens:
@@ -438,8 +442,9 @@ def evaluate(name: str, options: RunOptions) -> int:
             argv += ["--store", str(options.store)]
         if options.quiet:
             argv.append("--quiet")
-        argv += options.eval_args
-        rc = harness_main(argv)
+        model, suites, eval_options = parse_run_flags([*argv, *options.eval_args])
+        show_table = partial(show, quiet=eval_options.quiet)
+        rc = exit_status(harness_evaluate(model, suites, eval_options, show_table))
         if rc:
             return rc
     return 0

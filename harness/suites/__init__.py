@@ -5,9 +5,9 @@ from __future__ import annotations
 import importlib
 
 from harness.errors import HarnessError
-from harness.suites.base import Suite, SuiteResult
+from harness.suites.base import RunContext, Suite, SuiteResult
 
-__all__ = ["SUITES", "Suite", "SuiteResult", "get_suite"]
+__all__ = ["SUITES", "RunContext", "Suite", "SuiteResult", "get_suite"]
 
 SUITES = {
     "ifeval": "harness.suites.ifeval:IFEval",

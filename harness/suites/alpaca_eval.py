@@ -401,8 +401,6 @@ class AlpacaEval(Suite):
         self, folder: Path, items: list[dict], result: SuiteResult, model: str, judge: str
     ) -> list[Path]:
         """alpaca_eval's model_outputs.json and annotations.json (preference None when failed)."""
-        from harness.runner import write_json_atomic
-
         done = [r for r in result.records if r["output"] is not None]
         outputs = [
             {
@@ -422,6 +420,6 @@ class AlpacaEval(Suite):
             if rec.get("judge_top_logprobs"):
                 row["raw_completion"] = {"top_logprobs": rec["judge_top_logprobs"]}
         paths = [folder / "model_outputs.json", folder / self.annotator / "annotations.json"]
-        write_json_atomic(paths[0], outputs)
-        write_json_atomic(paths[1], annotations)
+        data.write_json_atomic(paths[0], outputs)
+        data.write_json_atomic(paths[1], annotations)
         return paths

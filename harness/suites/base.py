@@ -1,14 +1,41 @@
-"""The suite seam: load items, build conversations, generate through the context, score."""
+"""The suite seam: load items, build conversations, generate through the context, score.
+
+The runner drives suites through these types; nothing here knows the runner, so the dependency
+runs one way (runner -> suites).
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from harness.runner import RunContext
+if TYPE_CHECKING:  # types only: `python -m harness --help` lists suites without loading backends
+    from harness.backends import Completion, Conversation, SamplingParams
+    from harness.judges import Judge
+
+    # conversations, sampling, progress label -> one completion each (the runner's cached generator)
+    Generate = Callable[[Sequence[Conversation], SamplingParams, str], list[Completion]]
+
+
+@dataclass
+class RunContext:
+    """What a suite sees: generation for the model under test and, for judged suites, a judge."""
+
+    generator: Generate
+    params: SamplingParams
+    judge: Judge | None = None
+    progress: bool = True
+
+    def generate(
+        self,
+        conversations: Sequence[Conversation],
+        params: SamplingParams | None = None,
+        desc: str = "generating",
+    ) -> list[Completion]:
+        return self.generator(conversations, params or self.params, desc)
 
 
 @dataclass

@@ -24,15 +24,14 @@ PROMPT_KEYS = {_PROMPT_2785.format(n): "2785" for n in ("one placeholder", "3 pl
 
 
 def _validate(rows: list[dict], origin: str) -> list[dict]:
-    from harness.suites.ifeval_rules import reference
+    from harness.suites.ifeval_rules import INSTRUCTIONS
 
-    known = reference.instructions_registry.INSTRUCTION_DICT
     items = []
     for row in rows:
         missing = [f for f in FIELDS if f not in row]
         if missing:
             raise HarnessError(f"{origin}: item {row.get('key', '?')} lacks {', '.join(missing)}")
-        unknown = [i for i in row["instruction_id_list"] if i not in known]
+        unknown = [i for i in row["instruction_id_list"] if i not in INSTRUCTIONS]
         if unknown:
             raise HarnessError(
                 f"{origin}: item {row['key']} has unknown instruction {unknown[0]!r}"

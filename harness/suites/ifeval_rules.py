@@ -10,6 +10,11 @@ every PYTHONHASHSEED.
 The checkers count sentences, words and capitalised words with NLTK. The reference scores were made
 with nltk 3.8/3.9; nltk 3.10 counts differently on ordinary model output (curly quotes, em dashes,
 emoji, a leading apostrophe), so we give the checkers the 3.8/3.9 counting whatever nltk is installed.
+
+Part of the base layer's public surface (ARCHITECTURE.md): ECD generation verifies and describes
+constraints with these very checkers, so a stored verdict is what IFEval would say. Public:
+`check`, `Verdict`, `INSTRUCTIONS`, `CONFLICTS` and `reference` (lm-eval's module); `aggregate` is
+the IFEval suite's own.
 """
 
 from __future__ import annotations
@@ -31,6 +36,9 @@ from lm_eval.tasks.ifeval import instructions_util  # noqa: E402
 from lm_eval.tasks.ifeval import utils as reference  # noqa: E402
 
 langdetect.DetectorFactory.seed = 0
+
+INSTRUCTIONS = reference.instructions_registry.INSTRUCTION_DICT  # instruction id -> checker class
+CONFLICTS = reference.instructions_registry.INSTRUCTION_CONFLICTS  # id -> ids it can't go with
 
 
 def _treebank_rules(rules: list) -> list:

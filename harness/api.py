@@ -1,0 +1,226 @@
+"""`harness.evaluate`: score a model on suites from Python, as `python -m harness run` does.
+
+The CLI and training's `--eval` are argument parsing and printing over this; everything that
+decides what a run is (identity, judges, store, the run itself, its output files) happens here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from harness.data import write_json_atomic
+from harness.errors import HarnessError
+from harness.paths import default_store
+from harness.redact import redact_url
+from harness.suites import Suite, get_suite
+from harness.validate import check_writable
+
+if TYPE_CHECKING:
+    from harness.backends import SamplingParams
+    from harness.judges import Judge
+    from harness.registry import ModelSpec
+    from harness.runner import RunOutcome
+    from harness.store import Store
+
+ALL_SUITES = ("ifeval", "mt_bench", "alpaca_eval")  # what `suites="all"` runs, in this order
+
+
+@dataclass
+class EvalOptions:
+    """Everything `harness run` takes besides the model and the suites: each field is the flag of
+    the same name (`batch_size` is --batch-size) with the same default and meaning."""
+
+    backend: str | None = None  # hf, vllm, openai; None: the registry entry's
+    base_url: str | None = None
+    model_tag: str | None = None
+    limit: int | None = None
+    batch_size: int = 16
+    concurrency: int = 16
+    max_new_tokens: int | None = None  # None: the registry entry's sampling
+    temperature: float | None = None
+    refresh: bool = False
+    data_dir: str | None = None
+    output: Path | None = None
+    export: Path | None = None
+    judge: str | None = None  # None: the suite's default judge
+    judge_base_url: str | None = None
+    judge_model_tag: str | None = None
+    judge_concurrency: int = 16
+    judge_parse_retries: int = 0
+    reference_answers: str | None = None
+    df_gamed: Path | None = None
+    store: Path | None = None  # None: $ECD_HARNESS_STORE, else $ECD_HARNESS_HOME/store.sqlite
+    quiet: bool = False  # no progress bars
+
+
+def evaluate(
+    model: str,
+    suites: str | Sequence[str],
+    options: EvalOptions | None = None,
+    on_result: Callable[[RunOutcome], None] | None = None,
+) -> list[RunOutcome]:
+    """Generate and score each suite for `model` (registry name, checkpoint folder or hub id),
+    one stored run per suite; returns the runs in order.
+
+    `suites`: a suite name, "all", or a list of names. Whatever can fail fast fails before the
+    store is opened and before any generation: unwritable outputs, a model whose identity can't be
+    established (hub id offline, dead endpoint), a judge without its key or endpoint. `on_result`
+    sees each run as soon as it is stored (the CLI prints its table there).
+    """
+    # Imported when called: `python -m harness --help` and `models` do not load backends.
+    from harness.backends import fingerprint_for
+    from harness.registry import BACKENDS, resolve_model
+    from harness.runner import sampling_for
+    from harness.store import open_store
+
+    options = options or EvalOptions()
+    check_outputs(options)
+    spec = resolve_model(model)
+    backend = options.backend or spec.backend
+    if backend not in BACKENDS:
+        raise HarnessError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
+    backend_options = _backend_options(options, backend)
+    params = sampling_for(
+        spec, max_new_tokens=options.max_new_tokens, temperature=options.temperature
+    )
+    names = (ALL_SUITES if suites == "all" else (suites,)) if isinstance(suites, str) else suites
+    loaded = [(suite, suite.load(options.data_dir)) for suite in map(get_suite, names)]
+    # Identities before anything is written: a hub id offline, a dead endpoint or a rejected key
+    # stop the run here, with the store untouched.
+    fingerprint = fingerprint_for(spec, backend, model_tag=options.model_tag, **backend_options)
+    judges = {suite.name: judge_for(suite, options, None) for suite, _ in loaded}
+    store_path = options.store or default_store()
+    store = open_store(store_path)
+    for judge in filter(None, judges.values()):
+        judge.store = store
+    run = _SuiteRun(spec, backend, backend_options, fingerprint, params, store, store_path, options)
+    outcomes = []
+    for suite, data in loaded:
+        outcomes.append(run(suite, data, judges[suite.name], several=len(loaded) > 1))
+        if on_result:
+            on_result(outcomes[-1])
+    return outcomes
+
+
+@dataclass
+class _SuiteRun:
+    """What the suites' runs of one `evaluate` call share; called once per suite."""
+
+    spec: ModelSpec
+    backend: str
+    backend_options: dict
+    fingerprint: str
+    params: SamplingParams
+    store: Store
+    store_path: Path
+    options: EvalOptions
+
+    def __call__(
+        self, suite: Suite, data: list[dict], judge: Judge | None, several: bool
+    ) -> RunOutcome:
+        """Run one suite, then write its results file and native exports when asked for."""
+        from harness.backends import make_backend
+        from harness.runner import RunConfig, execute, results_payload
+
+        options, spec, params = self.options, self.spec, self.params
+        items = data[: options.limit or None]
+        shown = self.backend_options
+        if "base_url" in shown:
+            shown = {**shown, "base_url": redact_url(shown["base_url"])}
+        config = RunConfig(
+            suite=suite.name,
+            model=spec.name,
+            backend=self.backend,
+            sampling=params.as_dict(),
+            limit=options.limit,
+            data_source=suite.source,
+            store=str(self.store_path),
+            backend_options=shown,
+            judge=judge.model if judge else None,
+            options=scoring_options(suite, options),
+            refresh=options.refresh,
+        )
+        try:
+            outcome = execute(
+                suite,
+                data,
+                items,
+                self.fingerprint,
+                params,
+                self.store,
+                config,
+                lambda: make_backend(spec, self.backend, **self.backend_options),
+                judge=judge,
+                progress=not options.quiet,
+            )
+        finally:
+            if judge:
+                judge.close()
+        if options.output:
+            out = options.output
+            if several:
+                out = out.with_name(f"{out.stem}.{suite.name}{out.suffix or '.json'}")
+            payload = results_payload(outcome.run_id, config, outcome.result, outcome.status)
+            write_json_atomic(out, payload)
+        if options.export and judge:
+            suite.export(options.export / suite.name, items, outcome.result, spec.name, judge.model)
+        return outcome
+
+
+def check_outputs(options: EvalOptions) -> None:
+    """Fail before any work when an output can't be written (not after an hour of generation)."""
+    if options.output:
+        check_writable(options.output, "--output", folder=False)
+    if options.export:
+        check_writable(options.export, "--export")
+    if options.store:
+        check_writable(options.store, "--store", folder=False)
+
+
+def _backend_options(options: EvalOptions, backend: str) -> dict:
+    return {
+        "hf": {"batch_size": options.batch_size},
+        "openai": {"base_url": options.base_url, "concurrency": options.concurrency},
+    }.get(backend, {})
+
+
+def scoring_options(suite: Suite, options: EvalOptions, allow_partial: bool = False) -> dict:
+    """Options that change a judged suite's scores: recorded, and part of comparability."""
+    if not hasattr(suite, "default_judge"):
+        return {}
+    scoring = {"judge_parse_retries": options.judge_parse_retries}
+    if hasattr(suite, "check_judge"):
+        scoring["reference_answers"] = options.reference_answers
+        scoring["allow_partial"] = allow_partial
+    return scoring
+
+
+def judge_for(
+    suite: Suite, options: EvalOptions, store: Store | None, allow_partial: bool = False
+) -> Judge | None:
+    """The judge a judged suite needs, built now so a missing key or a dead endpoint stops the
+    run before any generation; sets the suite's scoring options. `allow_partial` is `score`'s."""
+    if not hasattr(suite, "default_judge"):
+        return None
+    from harness.judges import make_judge
+
+    suite.df_gamed = options.df_gamed
+    if hasattr(suite, "check_judge"):
+        suite.reference_answers = options.reference_answers
+        suite.allow_partial = allow_partial
+    judge = make_judge(
+        options.judge or suite.default_judge,
+        store,
+        base_url=options.judge_base_url,
+        concurrency=options.judge_concurrency,
+        progress=not options.quiet,
+        model_tag=options.judge_model_tag,
+        parse_retries=options.judge_parse_retries,
+        refresh=options.refresh,
+    )
+    if hasattr(suite, "check_judge"):  # FastChat's check_data: the judge's references exist
+        suite.check_judge(judge.model)
+    return judge

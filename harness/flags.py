@@ -1,0 +1,185 @@
+"""The flags of `python -m harness run` and the EvalOptions they parse into.
+
+The harness CLI builds its `run` command from here, and training checks and runs its `--eval-args`
+through the same parser, so a flag means one thing wherever it is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from dataclasses import fields
+from pathlib import Path
+
+from harness.api import ALL_SUITES, EvalOptions
+from harness.errors import ArgumentParser
+from harness.suites import SUITES
+from harness.validate import NON_NEGATIVE, Rule, flag_type, positive_int
+
+PROG = "python -m harness"
+DEFAULT_MODEL = "smollm2-135m-instruct"  # the embedded model: runs offline on a CPU
+DEFAULTS = EvalOptions()  # the flags' defaults are the API's
+
+nonnegative_int = flag_type(NON_NEGATIVE)
+
+temperature = flag_type(
+    Rule("finite and >= 0", lambda v: math.isfinite(v) and v >= 0), float
+)  # NaN would sample garbage, silently
+
+
+EPILOG = """examples:
+  python -m harness run --suite ifeval                     # embedded SmolLM2-135M on CPU
+  python -m harness run --suite ifeval --model qwen2-7b-instruct --backend vllm
+  python -m harness run --suite ifeval --model ./checkpoints/ecd-sft-dpo --limit 50
+  python -m harness score --suite ifeval --responses responses.jsonl
+  python -m harness run --suite all --model zephyr-7b-beta   # judges gpt-4, gpt-4-1106-preview
+  python -m harness run --suite mt_bench --judge Qwen/Qwen2-72B-Instruct --judge-base-url URL
+  python -m harness score --suite alpaca_eval --annotations annotations.json
+  python -m harness models
+
+Runs are resumable: generations are cached in the store (default $ECD_HARNESS_HOME/store.sqlite)
+under model identity + conversation + sampling + suite version; rerun a killed command and only
+the missing generations are made. A model's identity is a hash of its weight, tokenizer and
+template files (hub ids: the commit), or for an endpoint its URL, what GET /models reports and
+--model-tag.
+
+exit status: 0 every item scored; 3 finished with failed items (metrics are over the rest, the
+table says how many); 1 nothing could be scored; 2 bad input (one line on stderr, nothing done);
+130 interrupted (rerun to resume)."""
+
+
+def add_run_parser(sub) -> None:
+    """The `run` subcommand: the model, the suites and every EvalOptions field as a flag."""
+    p = sub.add_parser(
+        "run",
+        help="generate and score a suite for one model",
+        description="Generate responses for a suite with a model and score them. Results go to "
+        "the store and, with --output, to a JSON file.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--suite",
+        required=True,
+        help=f"one of: {', '.join(SUITES)}, or all ({', '.join(ALL_SUITES)} in turn)",
+    )
+    p.add_argument(
+        "--model",
+        default=DEFAULT_MODEL,
+        help="registry name (see `models`), local checkpoint dir or HF id "
+        "(default: the embedded smollm2-135m-instruct)",
+    )
+    p.add_argument("--backend", help="hf, vllm or openai (default: the registry entry's, else hf)")
+    p.add_argument("--base-url", help="OpenAI-compatible endpoint for --backend openai")
+    p.add_argument(
+        "--model-tag",
+        help="a name for the weights behind --model, part of its cache identity: use it when an "
+        "endpoint serves different weights under one name and reports nothing that tells them "
+        "apart (GET /models gives no root)",
+    )
+    p.add_argument("--limit", type=positive_int, help="only the first N items (quick checks)")
+    p.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=DEFAULTS.batch_size,
+        help=f"hf backend batch size (default {DEFAULTS.batch_size})",
+    )
+    p.add_argument(
+        "--concurrency",
+        type=positive_int,
+        default=DEFAULTS.concurrency,
+        help=f"parallel requests for the openai backend (default {DEFAULTS.concurrency})",
+    )
+    p.add_argument(
+        "--max-new-tokens", type=positive_int, help="default: the registry entry's sampling"
+    )
+    p.add_argument("--temperature", type=temperature, help="default: the entry's (0 = greedy)")
+    p.add_argument(
+        "--refresh",
+        action="store_true",
+        help="generate and judge again even what the store has, replacing the cached entries",
+    )
+    p.add_argument(
+        "--data-dir",
+        help="local benchmark data (default: $ECD_HARNESS_DATA, then the "
+        "HF hub, then the installed data wheel)",
+    )
+    p.add_argument(
+        "--output",
+        type=Path,
+        help="write a results JSON (config, versions, metrics, per-item records); with "
+        "--suite all, one file per suite (NAME.SUITE.json)",
+    )
+    p.add_argument(
+        "--export",
+        type=Path,
+        help="also write the judged suites' native files here (FastChat model_answer and "
+        "model_judgment JSONL; alpaca_eval model_outputs.json and annotations.json)",
+    )
+    add_judge_flags(p)
+    _add_store_flags(p)
+
+
+def add_judge_flags(p) -> None:
+    """The judge's flags, which `score` takes too."""
+    p.add_argument(
+        "--judge",
+        help="judge model for mt_bench / alpaca_eval: a registry name or any OpenAI-compatible "
+        "model (default: gpt-4 for mt_bench, gpt-4-1106-preview for alpaca_eval)",
+    )
+    p.add_argument("--judge-base-url", help="OpenAI-compatible judge endpoint (e.g. vllm serve)")
+    p.add_argument("--judge-model-tag", help="as --model-tag, for the judge's weights")
+    p.add_argument(
+        "--judge-concurrency",
+        type=positive_int,
+        default=DEFAULTS.judge_concurrency,
+        help=f"parallel judge requests (default {DEFAULTS.judge_concurrency})",
+    )
+    p.add_argument(
+        "--judge-parse-retries",
+        type=nonnegative_int,
+        default=DEFAULTS.judge_parse_retries,
+        help="re-ask a judge whose reply has no verdict this many times (default "
+        f"{DEFAULTS.judge_parse_retries}: one call "
+        "per judgment, as FastChat and alpaca_eval; a failed judgment scores -1 / no "
+        "preference). Recorded in the run; runs with other values are not compared",
+    )
+    p.add_argument(
+        "--reference-answers",
+        metavar="JUDGE",
+        help="mt_bench: grade math/reasoning/coding against this judge's reference answers "
+        "(reference_answer/JUDGE.jsonl) instead of the judge's own, which FastChat requires; "
+        "recorded in the run",
+    )
+    p.add_argument(
+        "--df-gamed",
+        type=Path,
+        help="local copy of alpaca_eval's df_gamed.csv for the length-controlled win rate "
+        "(default: $ECD_HARNESS_DF_GAMED, the data dir, then the HF hub)",
+    )
+
+
+def _add_store_flags(p) -> None:
+    p.add_argument(
+        "--store",
+        type=Path,
+        default=None,
+        help="SQLite store (default: $ECD_HARNESS_STORE or $ECD_HARNESS_HOME/store.sqlite)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bars or table")
+
+
+def options_from(args: argparse.Namespace) -> EvalOptions:
+    """The EvalOptions a parsed command line holds (`score` has some of the flags: the rest keep
+    their defaults)."""
+    given = vars(args)
+    return EvalOptions(**{f.name: given[f.name] for f in fields(EvalOptions) if f.name in given})
+
+
+def parse_run_flags(argv: list[str]) -> tuple[str, str, EvalOptions]:
+    """`python -m harness run ARGV` parsed: (model, suite, options). A bad flag is the same
+    one-line usage error (exit 2) as on the command line."""
+    parser = ArgumentParser(prog=PROG)
+    add_run_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["run", *argv])
+    return args.model, args.suite, options_from(args)
