@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from generation.config import ROUNDS
+from generation.config import GenerationConfig, load_config
+from harness.config import ConfigFlag, with_flags
 from harness.errors import ArgumentParser, run_cli
-from harness.validate import flag_type, positive_int, seed_int
 
 EPILOG = """examples:
   python -m generation run                                  # shipped seeds, embedded model, offline
@@ -21,6 +21,85 @@ The output folder holds sft.jsonl / dpo.jsonl (and HF datasets sft/ and dpo/), s
 chains.jsonl (every evolution step); variants from the config go under variants/NAME/. Every model
 call is cached in the store: rerun a killed command and only the missing calls are made; rerun
 with other export settings and none are. Flags override the config file."""
+
+
+# Each flag sets one field of GenerationConfig; its value is checked as that key in the file is.
+FLAGS = (
+    ConfigFlag(
+        "--seeds",
+        "seeds.path",
+        "JSONL file, saved HF dataset folder or hub id (default: shipped sample)",
+    ),
+    ConfigFlag(
+        "--seed-field", "seeds.field", "field holding the instruction (default: instruction)"
+    ),
+    ConfigFlag(
+        "--seed-id-field",
+        "seeds.id_field",
+        "field holding a unique id (default: id, else row number)",
+    ),
+    ConfigFlag("--limit", "seeds.limit", "only the first N seeds"),
+    ConfigFlag(
+        "--teacher",
+        "teacher.model",
+        "registry name, checkpoint, hub id or served model name "
+        "(default: the embedded smollm2-135m-instruct)",
+    ),
+    ConfigFlag(
+        "--backend",
+        "teacher.backend",
+        "default: the registry entry's",
+        {"choices": ("hf", "vllm", "openai")},
+    ),
+    ConfigFlag("--base-url", "teacher.base_url", "OpenAI-compatible endpoint for --backend openai"),
+    ConfigFlag(
+        "--concurrency", "teacher.concurrency", "parallel requests, openai backend (default 16)"
+    ),
+    ConfigFlag("--batch-size", "teacher.batch_size", "hf backend batch size (default 16)"),
+    ConfigFlag("--rounds", "rounds", "evolution rounds K per seed (default 3)"),
+    ConfigFlag("--seed", "seed", "random seed for operation sampling (default 0)"),
+    ConfigFlag(
+        "--taxonomy", "taxonomy", "YAML taxonomy of evolution operations (default: shipped)"
+    ),
+    ConfigFlag("--max-new-tokens", "respond.max_new_tokens", "response length limit (default 512)"),
+    ConfigFlag(
+        "--evolve-max-new-tokens", "evolve.max_new_tokens", "rewrite length limit (default 256)"
+    ),
+    ConfigFlag(
+        "--negatives",
+        "export.negatives",
+        "rejected: R(k-1) or another seed's",
+        {"choices": ("hard", "random")},
+    ),
+    ConfigFlag("--sft-only", "export.sft_only", "write SFT data only", {"action": "store_true"}),
+    ConfigFlag(
+        "--judge",
+        "verify.judge",
+        "LLM-judge the operations no rule can check",
+        {"action": "store_true"},
+    ),
+    ConfigFlag(
+        "--drop-failed",
+        "verify.drop_failed",
+        "drop rows whose verification failed (default: keep, verdicts stored)",
+        {"action": argparse.BooleanOptionalAction},
+    ),
+    ConfigFlag(
+        "--no-decontaminate",
+        "decontaminate.enabled",
+        "skip benchmark decontamination",
+        {"action": "store_false"},
+    ),
+    ConfigFlag(
+        "--data-dir",
+        "decontaminate.data_dir",
+        "benchmark data for decontamination (default: $ECD_HARNESS_DATA)",
+    ),
+    ConfigFlag("--out", "out", "output folder (default: ecd-data)"),
+    ConfigFlag(
+        "--store", "store", "SQLite store (default: $ECD_HARNESS_STORE or the harness home)"
+    ),
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,96 +122,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--config", help="YAML config; generation/data/example-config.yaml documents every field"
     )
-    p.add_argument(
-        "--seeds", help="JSONL file, saved HF dataset folder or hub id (default: shipped sample)"
-    )
-    p.add_argument("--seed-field", help="field holding the instruction (default: instruction)")
-    p.add_argument(
-        "--seed-id-field", help="field holding a unique id (default: id, else row number)"
-    )
-    p.add_argument("--limit", type=positive_int, help="only the first N seeds")
-    p.add_argument(
-        "--teacher",
-        help="registry name, checkpoint, hub id or served model name "
-        "(default: the embedded smollm2-135m-instruct)",
-    )
-    p.add_argument(
-        "--backend", choices=("hf", "vllm", "openai"), help="default: the registry entry's"
-    )
-    p.add_argument("--base-url", help="OpenAI-compatible endpoint for --backend openai")
-    p.add_argument(
-        "--concurrency", type=positive_int, help="parallel requests, openai backend (default 16)"
-    )
-    p.add_argument("--batch-size", type=positive_int, help="hf backend batch size (default 16)")
-    p.add_argument(
-        "--rounds", type=flag_type(ROUNDS), help="evolution rounds K per seed (default 3)"
-    )
-    p.add_argument("--seed", type=seed_int, help="random seed for operation sampling (default 0)")
-    p.add_argument("--taxonomy", help="YAML taxonomy of evolution operations (default: shipped)")
-    p.add_argument(
-        "--max-new-tokens", type=positive_int, help="response length limit (default 512)"
-    )
-    p.add_argument(
-        "--evolve-max-new-tokens", type=positive_int, help="rewrite length limit (default 256)"
-    )
-    p.add_argument(
-        "--negatives", choices=("hard", "random"), help="rejected: R(k-1) or another seed's"
-    )
-    p.add_argument("--sft-only", action="store_true", default=None, help="write SFT data only")
-    p.add_argument(
-        "--judge",
-        action="store_true",
-        default=None,
-        help="LLM-judge the operations no rule can check",
-    )
-    p.add_argument(
-        "--drop-failed",
-        action=argparse.BooleanOptionalAction,
-        help="drop rows whose verification failed (default: keep, verdicts stored)",
-    )
-    p.add_argument("--no-decontaminate", action="store_true", help="skip benchmark decontamination")
-    p.add_argument(
-        "--data-dir", help="benchmark data for decontamination (default: $ECD_HARNESS_DATA)"
-    )
-    p.add_argument("--out", help="output folder (default: ecd-data)")
-    p.add_argument("--store", help="SQLite store (default: $ECD_HARNESS_STORE or the harness home)")
+    for flag in FLAGS:
+        flag.add_to(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars or summary")
     return parser
 
 
-def config_from_args(args):
-    from generation.config import load_config
-
-    cfg = load_config(args.config)
-    overrides = [
-        (cfg.seeds, "path", args.seeds),
-        (cfg.seeds, "field", args.seed_field),
-        (cfg.seeds, "id_field", args.seed_id_field),
-        (cfg.seeds, "limit", args.limit),
-        (cfg.teacher, "model", args.teacher),
-        (cfg.teacher, "backend", args.backend),
-        (cfg.teacher, "base_url", args.base_url),
-        (cfg.teacher, "concurrency", args.concurrency),
-        (cfg.teacher, "batch_size", args.batch_size),
-        (cfg, "rounds", args.rounds),
-        (cfg, "seed", args.seed),
-        (cfg, "taxonomy", args.taxonomy),
-        (cfg.respond, "max_new_tokens", args.max_new_tokens),
-        (cfg.evolve, "max_new_tokens", args.evolve_max_new_tokens),
-        (cfg.export, "negatives", args.negatives),
-        (cfg.export, "sft_only", args.sft_only),
-        (cfg.verify, "judge", args.judge),
-        (cfg.verify, "drop_failed", args.drop_failed),
-        (cfg.decontaminate, "data_dir", args.data_dir),
-        (cfg, "out", args.out),
-        (cfg, "store", args.store),
-    ]
-    for obj, name, value in overrides:
-        if value is not None:
-            setattr(obj, name, value)
-    if args.no_decontaminate:
-        cfg.decontaminate.enabled = False
-    return cfg
+def config_from_args(args) -> GenerationConfig:
+    """The config file (or the defaults) with the flags given written over it, checked once."""
+    return load_config(args.config, lambda data: with_flags(GenerationConfig, data, args, FLAGS))
 
 
 def main(argv: list[str] | None = None) -> int:

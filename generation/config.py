@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from harness.data import parse_yaml, read_text
 from harness.errors import HarnessError
@@ -126,8 +128,14 @@ class GenerationConfig:
             )
 
 
-def load_config(path: str | Path | None) -> GenerationConfig:
-    if path is None:
-        return GenerationConfig()
-    data = parse_yaml(read_text(path, "config file"), str(path))
-    return build(GenerationConfig, {} if data is None else data, str(path))
+def load_config(
+    path: str | Path | None, overrides: Callable[[Any], Any] | None = None
+) -> GenerationConfig:
+    """The config file's settings (none: the defaults); `overrides` (the command line's flags)
+    rewrites the file's mapping before it is checked, so both are checked alike. The file must be
+    valid on its own too: a flag does not hide a mistake in it."""
+    data = None if path is None else parse_yaml(read_text(path, "config file"), str(path))
+    data = {} if data is None else data
+    origin = "command line" if path is None else str(path)
+    config = build(GenerationConfig, data, origin)
+    return config if overrides is None else build(GenerationConfig, overrides(data), origin)

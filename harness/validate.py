@@ -13,6 +13,7 @@ import argparse
 import dataclasses
 import functools
 import math
+import operator
 import os
 import re
 import tempfile
@@ -97,7 +98,10 @@ class _Mismatch(Exception):
     """The value is not of the type tried."""
 
 
-def _checked(hint, value, origin: str, key: str, rule: Rule | None):
+def _checked(
+    hint, value, origin: str, key: str, rule: Rule | None, given: str | bool | None = None
+):
+    """`value` checked as `hint` and `rule`; the error shows `given` (a flag's) in its place."""
     options = _options(hint)
     if value is None and type(None) in options:
         return None
@@ -114,8 +118,10 @@ def _checked(hint, value, origin: str, key: str, rule: Rule | None):
     none = type(None)
     expected = " or ".join(_describe(o) for o in options if o is not none)
     expected += (f" {rule.text}" if rule else "") + (" or null" if none in options else "")
-    shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
-    raise HarnessError(f"{origin}: {key}: expected {expected}, got {shown}")
+    shown = repr(value if given is None else given)
+    shown = shown if len(shown) <= 80 else shown[:77] + "..."
+    where = f"{origin}: {key}" if key else origin
+    raise HarnessError(f"{where}: expected {expected}, got {shown}")
 
 
 def _convert(hint, value, origin: str, key: str):
@@ -186,6 +192,26 @@ def _type_of(value) -> str:
 # ------------------------------------------------------------------------------ flags
 
 
+def check_flag(cls, path: str, flag: str, given: str | bool):
+    """A flag's value for the field at dotted `path` of dataclass `cls`, checked with that field's
+    type and rule as YAML is: text is first read as an int where the field takes one (a flag is
+    always text), and null is no option (a flag cannot say it). The error names the flag."""
+    *sections, name = path.split(".")
+    for section in sections:
+        cls = next(o for o in _options(_hints(cls)[section]) if dataclasses.is_dataclass(o))
+    rule = next(f for f in dataclasses.fields(cls) if f.name == name).metadata.get("rule")
+    options = tuple(o for o in _options(_hints(cls)[name]) if o is not type(None))
+    value = given
+    if isinstance(given, str) and int in options:
+        try:
+            value = int(given)
+        except ValueError:
+            pass
+    return _checked(
+        functools.reduce(operator.or_, options), value, f"argument {flag}", "", rule, given
+    )
+
+
 def flag_type(rule: Rule, convert: Callable[[str], Any] = int) -> Callable[[str], Any]:
     """An argparse `type=`: the flag's text converted and checked against `rule`."""
     kind = "a name" if convert is str else convert.__name__
@@ -203,7 +229,6 @@ def flag_type(rule: Rule, convert: Callable[[str], Any] = int) -> Callable[[str]
 
 
 positive_int = flag_type(POSITIVE)  # a count, size or length
-seed_int = flag_type(SEED)
 safe_name = flag_type(NAME, str)  # also a folder name: no '/', no '..'
 
 

@@ -138,6 +138,33 @@ def test_generation_flags(flag, value, expected, tmp_path, capsys):
     assert_nothing_written(tmp_path)
 
 
+@pytest.mark.parametrize(
+    ("flag", "key", "value"),
+    [
+        ("--rounds", "rounds", "0"),
+        ("--rounds", "rounds", "three"),
+        ("--seed", "seed", "-1"),
+        ("--limit", "seeds.limit", "0"),
+        ("--max-new-tokens", "respond.max_new_tokens", "-1"),
+        ("--concurrency", "teacher.concurrency", "0"),
+    ],
+)
+def test_a_flag_is_checked_as_its_key_in_the_file(flag, key, value, tmp_path, capsys):
+    """One parser for both: the same value gives the same message, naming the flag instead of the
+    file and key (and showing the flag's text; null is no option for a flag)."""
+    argv = generation_args(tmp_path, "http://127.0.0.1:9/v1", tmp_path / "no-seeds.jsonl")
+    section, _, name = key.rpartition(".")
+    cfg = tmp_path / "ecd.yaml"
+    mapping = {name: yaml.safe_load(value)}
+    cfg.write_text(yaml.safe_dump({section: mapping} if section else mapping))
+    in_file = error_line(generation_main, [*argv, "--config", str(cfg)], capsys)
+    as_flag = error_line(generation_main, [*argv, flag, value], capsys)
+    expected, _, got = in_file.removeprefix(f"error: {cfg}: {key}: ").partition(", got ")
+    assert got == repr(yaml.safe_load(value))
+    assert as_flag == f"error: argument {flag}: {expected.removesuffix(' or null')}, got {value!r}"
+    assert_nothing_written(tmp_path)
+
+
 @pytest.fixture
 def seeds(tmp_path) -> Path:
     path = tmp_path / "seeds.jsonl"

@@ -457,6 +457,27 @@ def test_shipped_example_config_is_complete_and_loads():
     assert example == defaults, "the example documents the defaults"
 
 
+def test_flags_override_the_config_file(tmp_path):
+    """Flags are written into the file's mapping before it is checked: they win key by key, and
+    the file's other keys (and a null section's defaults) stand."""
+    from generation.cli import build_parser, config_from_args
+
+    cfg = tmp_path / "ecd.yaml"
+    cfg.write_text(
+        "rounds: 2\nrespond: {max_new_tokens: 9, temperature: 0.5}\n"
+        "teacher: {model: file-model, concurrency: 3}\nverify: null\n"
+    )
+    flags = ["--rounds", "5", "--max-new-tokens", "7", "--teacher", "x", "--judge"]
+    args = build_parser().parse_args(["run", "--config", str(cfg), *flags, "--no-decontaminate"])
+    config = config_from_args(args)
+    assert (config.rounds, config.respond.max_new_tokens, config.teacher.model) == (5, 7, "x")
+    assert (config.respond.temperature, config.teacher.concurrency) == (0.5, 3)
+    assert config.verify.judge and not config.decontaminate.enabled
+    plain = config_from_args(build_parser().parse_args(["run", "--config", str(cfg)]))
+    assert (plain.rounds, plain.respond.max_new_tokens, plain.teacher.model) == (2, 9, "file-model")
+    assert not plain.verify.judge and plain.decontaminate.enabled
+
+
 def test_decontamination_degrades_when_a_benchmark_is_missing(tmp_path, data_dir, capsys):
     bench = tmp_path / "bench"
     bench.mkdir()

@@ -180,6 +180,31 @@ def test_recipe_mistakes_are_one_line(tmp_path, capsys, change, expected):
     assert expected in _error(["check", str(recipe)], capsys)
 
 
+def test_stages_dispatch_through_one_table():
+    """Every stage a recipe names resolves through STAGES to TRL's config and trainer, and has a
+    settings section and a data source in the recipe whose keys that TRL config knows."""
+    import dataclasses
+
+    from transformers import Trainer
+
+    from harness.errors import HarnessError
+    from training.recipe import PIPELINES, DataConfig, Recipe
+    from training.stages import STAGES, StageSettings, get_stage
+
+    assert {name for p in PIPELINES for name in p.split("+")} == set(STAGES)
+    for name, stage in STAGES.items():
+        assert get_stage(name) is stage
+        config = stage.config_class()
+        assert issubclass(stage.trainer_class(), Trainer)
+        settings = Recipe.__dataclass_fields__[name].default_factory()
+        assert isinstance(settings, StageSettings)
+        assert set(settings.trl_kwargs()) <= {f.name for f in dataclasses.fields(config)}
+        assert name in DataConfig.__dataclass_fields__
+    with pytest.raises(HarnessError) as e:
+        get_stage("kto")
+    assert str(e.value) == "unknown training stage 'kto'; known: sft, dpo"
+
+
 def test_bad_data_reported_before_any_model_loads(tmp_path, capsys):
     """The base model dir is not a checkpoint: the data error must come first."""
     base = tmp_path / "not-a-checkpoint"

@@ -15,13 +15,9 @@ from pathlib import Path
 
 from harness.data import read_jsonl, read_text
 from harness.errors import HarnessError
+from training.stages import get_stage
 
 _HF_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
-FORMATS = {
-    "sft": "{'messages': [{'role': 'user', ...}, {'role': 'assistant', ...}]} "
-    "or {'prompt', 'completion'} or {'text'}",
-    "dpo": "{'prompt', 'chosen', 'rejected'} (all message lists, or all strings)",
-}
 
 
 @dataclass
@@ -110,48 +106,6 @@ def _from_hub(name: str, split: str) -> list[dict]:
         ) from None
 
 
-def _is_messages(value) -> bool:
-    return (
-        isinstance(value, list)
-        and len(value) > 0
-        and all(
-            isinstance(m, dict)
-            and isinstance(m.get("role"), str)
-            and isinstance(m.get("content"), str)
-            for m in value
-        )
-    )
-
-
-def _sft_row(row: dict) -> dict | str:
-    """A TRL row, or why this row is wrong. Messages become prompt/completion for completion loss."""
-    if "messages" in row:
-        msgs = row["messages"]
-        if not _is_messages(msgs):
-            return "'messages' must be a list of {'role', 'content'} strings"
-        if msgs[-1]["role"] != "assistant" or len(msgs) < 2:
-            return "'messages' must end with an assistant turn after at least one other turn"
-        return {"prompt": msgs[:-1], "completion": msgs[-1:]}
-    if "prompt" in row and "completion" in row:
-        p, c = row["prompt"], row["completion"]
-        if isinstance(p, str) and isinstance(c, str) or _is_messages(p) and _is_messages(c):
-            return {"prompt": p, "completion": c}
-        return "'prompt' and 'completion' must both be strings or both message lists"
-    if "text" in row:
-        return {"text": row["text"]} if isinstance(row["text"], str) else "'text' must be a string"
-    return f"missing fields: has {sorted(row)}"
-
-
-def _dpo_row(row: dict) -> dict | str:
-    missing = [k for k in ("prompt", "chosen", "rejected") if k not in row]
-    if missing:
-        return f"missing fields {missing} (has {sorted(row)})"
-    values = [row["prompt"], row["chosen"], row["rejected"]]
-    if all(isinstance(v, str) for v in values) or all(_is_messages(v) for v in values):
-        return {"prompt": row["prompt"], "chosen": row["chosen"], "rejected": row["rejected"]}
-    return "'prompt', 'chosen' and 'rejected' must all be message lists or all strings"
-
-
 def _fingerprint(rows: list[dict]) -> str:
     h = hashlib.sha256()
     for row in rows:
@@ -167,16 +121,16 @@ def load_stage_data(source: str, stage: str, split: str = "train", max_samples: 
         raw = raw[:max_samples]
     if not raw:
         raise HarnessError(f"{origin}: no rows for stage {stage!r}")
-    convert = _sft_row if stage == "sft" else _dpo_row
+    kind = get_stage(stage)
     rows = []
     for i, row in enumerate(raw):
-        out = convert(row) if isinstance(row, dict) else "not a JSON object"
+        out = kind.rows(row) if isinstance(row, dict) else "not a JSON object"
         if isinstance(out, str):
             raise HarnessError(
-                f"{origin} row {i}: not a {stage.upper()} row ({out}); expected {FORMATS[stage]}"
+                f"{origin} row {i}: not a {stage.upper()} row ({out}); expected {kind.format}"
             )
         rows.append(out)
     shapes = {(tuple(sorted(r)), isinstance(next(iter(r.values())), str)) for r in rows}
     if len(shapes) > 1:
-        raise HarnessError(f"{origin}: rows mix formats; use one of {FORMATS[stage]} throughout")
+        raise HarnessError(f"{origin}: rows mix formats; use one of {kind.format} throughout")
     return StageData(stage, origin, rows, _fingerprint(rows), stats)

@@ -10,22 +10,13 @@ from pathlib import Path
 
 from harness.data import parse_yaml, read_text
 from harness.errors import HarnessError
-from harness.validate import NAME, NON_NEGATIVE, POSITIVE, SEED, Rule, build
+from harness.validate import NAME, POSITIVE, SEED, Rule, build
+from training.stages import STAGES, DPOSettings, SFTSettings, StageSettings
 
-# transformers' Trainer: max_steps > 0 overrides num_train_epochs, -1 (the default) leaves it
-MAX_STEPS = Rule("-1 (train num_train_epochs) or > 0", lambda v: v == -1 or v > 0)
 DROPOUT = Rule("in [0, 1)", lambda v: 0 <= v < 1)
-# TRL 1.16's DPOTrainer losses; it only rejects another name at the first training step
-DPO_LOSSES = (
-    "sigmoid hinge ipo exo_pair nca_pair robust bco_pair sppo_hard aot aot_unpaired apo_zero "
-    "apo_down discopop sft sigmoid_norm"
-).split()
-LOSS_TYPES = Rule(
-    f"(each one of {', '.join(DPO_LOSSES)})",
-    lambda v: all(x in DPO_LOSSES for x in ([v] if isinstance(v, str) else v)),
-)
 
-STAGES = ("sft", "dpo", "sft+dpo")
+# a recipe trains one stage, or SFT then DPO on its result
+PIPELINES = (*STAGES, "sft+dpo")
 PRECISIONS = ("bf16", "fp16", "fp32")
 
 
@@ -66,50 +57,6 @@ class LoraConfig:
 
 
 @dataclass
-class StageSettings:
-    """The TRL settings both stages share; `trl` passes any other SFTConfig/DPOConfig field."""
-
-    learning_rate: float = POSITIVE.field(2e-5)
-    num_train_epochs: float = POSITIVE.field(1.0)
-    max_steps: int = MAX_STEPS.field(-1)
-    per_device_train_batch_size: int = POSITIVE.field(8)
-    gradient_accumulation_steps: int = POSITIVE.field(1)
-    max_length: int | None = POSITIVE.field(2048)
-    lr_scheduler_type: str = "cosine"
-    # < 1: a fraction of the total steps (transformers 5 dropped warmup_ratio)
-    warmup_steps: float = NON_NEGATIVE.field(0.1)
-    gradient_checkpointing: bool = True
-    logging_steps: int = POSITIVE.field(10)
-    save_steps: int = POSITIVE.field(500)  # checkpoints to resume from
-    save_total_limit: int | None = POSITIVE.field(2)
-    trl: dict = field(default_factory=dict)
-
-    def trl_kwargs(self) -> dict:
-        """Every field is named as in TRL's config class, except the runner's own ones, and
-        gradient_checkpointing, which transformers 5 renamed (the old name warns on stderr)."""
-        own = {k: v for k, v in asdict(self).items() if k not in ("trl", "reference")}
-        own["activation_checkpointing"] = own.pop("gradient_checkpointing")
-        return own | self.trl
-
-
-@dataclass
-class SFTSettings(StageSettings):
-    completion_only_loss: bool = True  # loss on the response R_k only, not the instruction
-    packing: bool = False
-
-
-@dataclass
-class DPOSettings(StageSettings):
-    learning_rate: float = POSITIVE.field(5e-7)
-    beta: float = POSITIVE.field(0.1)
-    loss_type: str | list[str] = LOSS_TYPES.field("sigmoid")
-    # "policy": the model entering DPO (the SFT result, or the base model); else a model name/path
-    reference: str = "policy"
-    precompute_ref_log_probs: bool = False  # one pass of the reference up front; frees its memory
-    precompute_ref_batch_size: int | None = POSITIVE.field(None)
-
-
-@dataclass
 class RegisterConfig:
     """How the finished checkpoint is entered in the harness registry."""
 
@@ -139,6 +86,10 @@ class Recipe:
     def stages(self) -> list[str]:
         return self.stage.split("+")
 
+    def settings(self, stage: str) -> StageSettings:
+        """The recipe's section for `stage` (each entry of STAGES has one)."""
+        return getattr(self, stage)
+
     def as_dict(self) -> dict:
         return asdict(self)
 
@@ -152,10 +103,9 @@ class Recipe:
 
 def _check_trl_keys(recipe: Recipe, origin: str) -> None:
     """Pass-through TRL keys must be real fields of the installed TRL's config class."""
-    from trl import DPOConfig, SFTConfig
-
-    for stage, config_cls in (("sft", SFTConfig), ("dpo", DPOConfig)):
-        settings: StageSettings = getattr(recipe, stage)
+    for stage, kind in STAGES.items():
+        settings = recipe.settings(stage)
+        config_cls = kind.config_class()
         valid = {f.name for f in dataclasses.fields(config_cls)}
         bad = sorted(set(settings.trl) - valid)
         if bad:
@@ -184,9 +134,9 @@ _MANAGED = (
 
 def parse_recipe(data, origin: str) -> Recipe:
     recipe = build(Recipe, data, origin)
-    if recipe.stage not in STAGES:
+    if recipe.stage not in PIPELINES:
         raise HarnessError(
-            f"{origin}: unknown stage {recipe.stage!r}; use one of {', '.join(STAGES)}"
+            f"{origin}: unknown stage {recipe.stage!r}; use one of {', '.join(PIPELINES)}"
         )
     if recipe.precision not in PRECISIONS:
         raise HarnessError(

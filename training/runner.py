@@ -34,6 +34,7 @@ from harness.validate import check_writable
 from training.chat_template import load_tokenizer
 from training.data import StageData, load_stage_data
 from training.recipe import Recipe, load_recipe
+from training.stages import get_stage
 
 DONE = "stage.json"
 TRAINER_FILES = {"optimizer.pt", "scheduler.pt", "trainer_state.json", "training_args.bin"}
@@ -77,6 +78,9 @@ def check(recipe_path: str | Path) -> tuple[Recipe, dict[str, StageData]]:
     }
     for stage in recipe.stages:  # TRL and transformers check their own values
         _trl_config(stage, recipe, Path("unused"))
+        reference = recipe.settings(stage).reference_model()
+        if reference:
+            resolve_model(reference)
     if recipe.lora and recipe.lora.load_in_4bit:
         try:
             import bitsandbytes  # noqa: F401
@@ -85,8 +89,6 @@ def check(recipe_path: str | Path) -> tuple[Recipe, dict[str, StageData]]:
                 "lora.load_in_4bit (QLoRA) needs bitsandbytes on a CUDA machine: "
                 "pip install bitsandbytes, or set load_in_4bit: false"
             ) from None
-    if recipe.dpo.reference != "policy" and "dpo" in recipe.stages:
-        resolve_model(recipe.dpo.reference)
     return recipe, data
 
 
@@ -130,10 +132,8 @@ def _start_output_dir(out: Path, identity: dict, resumed: bool) -> None:
 
 def _trl_config(stage: str, recipe: Recipe, stage_dir: Path):
     import torch
-    from trl import DPOConfig, SFTConfig
 
-    settings = recipe.sft if stage == "sft" else recipe.dpo
-    config_cls = SFTConfig if stage == "sft" else DPOConfig
+    settings = recipe.settings(stage)
     kwargs = {
         "report_to": "none",
         "save_strategy": "steps",
@@ -148,7 +148,7 @@ def _trl_config(stage: str, recipe: Recipe, stage_dir: Path):
     if recipe.lora and recipe.lora.load_in_4bit:
         kwargs["model_init_kwargs"]["dtype"] = "bfloat16"
     try:
-        return config_cls(**kwargs)
+        return get_stage(stage).config_class()(**kwargs)
     except (ValueError, TypeError) as e:  # TRL/transformers reject a setting
         raise HarnessError(f"recipe {stage}: {str(e).splitlines()[0]}") from None
 
@@ -245,20 +245,18 @@ def _file_backed(data: StageData, folder: Path):
 
 def _train(stage, recipe, data, model_path, tokenizer, args, last, partial) -> dict:
     """Build the TRL trainer, train (resuming from `last`) and save to `partial`/adapter."""
-    from trl import DPOTrainer, SFTTrainer
-
     options = _adapter_options(recipe)
-    if stage == "dpo" and recipe.dpo.reference != "policy":
+    reference = recipe.settings(stage).reference_model()
+    if reference:
         from transformers import AutoModelForCausalLM
 
         from harness.backends.weights import local_path
 
-        ref = local_path(resolve_model(recipe.dpo.reference))
+        ref = local_path(resolve_model(reference))
         options["ref_model"] = AutoModelForCausalLM.from_pretrained(
             ref, dtype=args.model_init_kwargs["dtype"]
         )
-    trainer_cls = SFTTrainer if stage == "sft" else DPOTrainer
-    trainer = trainer_cls(
+    trainer = get_stage(stage).trainer_class()(
         model=model_path,
         args=args,
         train_dataset=_file_backed(data, partial.parent / "data"),

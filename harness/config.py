@@ -1,0 +1,57 @@
+"""A config is one YAML mapping plus command-line flags, read by one parser.
+
+Each flag names the config field it sets (a dotted path); its value is written into the file's
+mapping before `validate.build` makes the dataclass, so a flag is checked exactly as the same key in
+the file is, and flags win over the file. Anchor: TRL's `TrlParser` (dataclasses from YAML, then
+flags over them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.validate import check_flag
+
+
+@dataclass(frozen=True)
+class ConfigFlag:
+    """A flag that sets the config field at `path` (e.g. "respond.max_new_tokens")."""
+
+    flag: str
+    path: str
+    help: str
+    options: Mapping[str, Any] = field(default_factory=dict)  # more add_argument keywords
+
+    def add_to(self, parser: argparse.ArgumentParser) -> None:
+        """The flag's value lands under its path; None (not given) leaves the file's value."""
+        kwargs = dict(self.options)
+        if not {"action", "choices"} & kwargs.keys():  # keep the usage line's name
+            kwargs["metavar"] = self.flag.removeprefix("--").replace("-", "_").upper()
+        parser.add_argument(self.flag, dest=self.path, default=None, help=self.help, **kwargs)
+
+
+def with_flags(cls: type, data: Any, args: argparse.Namespace, flags: Iterable[ConfigFlag]) -> Any:
+    """The YAML mapping `data` for dataclass `cls`, with every flag given in `args` written at its
+    path. Each value is checked first, so its error names the flag rather than the file."""
+    if not isinstance(data, dict):
+        return data  # not a mapping: `build` says so, naming the file
+    data = copy.deepcopy(data)
+    for f in flags:
+        if getattr(args, f.path) is None:
+            continue
+        value = check_flag(cls, f.path, f.flag, getattr(args, f.path))
+        *sections, name = f.path.split(".")
+        target = data
+        for section in sections:
+            if target.get(section) is None:  # absent or null: the section's defaults
+                target[section] = {}
+            target = target[section]
+            if not isinstance(target, dict):
+                break  # a malformed section: `build` reports the file's error
+        else:
+            target[name] = value
+    return data
