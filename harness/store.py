@@ -134,7 +134,7 @@ class Store:
             for r in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")
             if not r[0].startswith("sqlite_")
         }
-        if app_id != 0 or (tables and not tables <= TABLES) or (tables and "runs" not in tables):
+        if app_id != 0 or (tables and not ("runs" in tables and tables <= TABLES)):
             self.db.close()
             raise HarnessError(
                 f"{self.path} is a SQLite database of another application, not a harness store; "
@@ -217,16 +217,15 @@ class Store:
             )
 
     # -- judgments ---------------------------------------------------------------------------
-    def get_judgments(self, keys: Iterable[str], ok_only: bool = False) -> dict[str, dict]:
-        """Stored judgments by key; `ok_only` leaves out failed ones (kept for inspection only)."""
+    def get_judgments(self, keys: Iterable[str]) -> dict[str, dict]:
+        """Verdicts to reuse, by key: failed judgments are kept for inspection, never returned."""
         keys = list(keys)
         found: dict[str, dict] = {}
-        only_ok = " AND status='ok'" if ok_only else ""
         for i in range(0, len(keys), 500):
             chunk = keys[i : i + 500]
             rows = self.db.execute(
                 "SELECT key, status, output, parsed, error, prompt_tokens, completion_tokens "
-                f"FROM judgments WHERE key IN ({','.join('?' * len(chunk))}){only_ok}",
+                f"FROM judgments WHERE key IN ({','.join('?' * len(chunk))}) AND status='ok'",
                 chunk,
             )
             for key, status, output, parsed, error, pt, ct in rows:
@@ -316,7 +315,11 @@ class Store:
             )
 
     def runs(
-        self, suite: str | None = None, model: str | None = None, finished_only: bool = True
+        self,
+        suite: str | None = None,
+        model: str | None = None,
+        finished_only: bool = True,
+        run_id: str | None = None,
     ) -> list[Run]:
         """Runs oldest first; by default those with metrics (finished, with or without failures)."""
         sql, args = (
@@ -328,6 +331,8 @@ class Store:
             sql, args = sql + " AND suite=?", [*args, suite]
         if model:
             sql, args = sql + " AND model=?", [*args, model]
+        if run_id:
+            sql, args = sql + " AND id=?", [*args, run_id]
         if finished_only:
             sql += f" AND status IN ({','.join('?' * len(DONE))})"
             args += list(DONE)
@@ -348,7 +353,7 @@ class Store:
         ]
 
     def run(self, run_id: str) -> Run | None:
-        found = [r for r in self.runs(finished_only=False) if r.id == run_id]
+        found = self.runs(finished_only=False, run_id=run_id)
         return found[0] if found else None
 
     def latest_run(self, suite: str, model: str) -> Run | None:
@@ -367,11 +372,11 @@ class Store:
 
 def _alive(pid: int) -> bool:
     try:
-        os.kill(pid, 0)
+        os.kill(pid, 0)  # PermissionError: someone else's process, alive
     except ProcessLookupError:
         return False
-    except PermissionError:  # someone else's process: alive
-        return True
+    except PermissionError:
+        pass
     return True
 
 

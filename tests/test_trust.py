@@ -21,7 +21,7 @@ import pytest
 from openai_server import OpenAIServer
 
 from harness.backends import fingerprint_for
-from harness.backends.openai_compat import endpoint_card
+from harness.backends.openai_compat import _listed_models
 from harness.backends.weights import dir_identity, file_sha256
 from harness.cli import main
 from harness.registry import ModelSpec
@@ -133,10 +133,10 @@ def test_endpoint_identity_is_url_card_and_tag():
     with OpenAIServer(models=[card("/ckpt/a", created=1)]) as a:
         fp_a = fingerprint_for(spec, "openai", base_url=a.base_url)
         a.models = [card("/ckpt/a", created=2)]  # vLLM's `created` is the time of the request
-        endpoint_card.cache_clear()  # identity is asked once per process and endpoint
+        _listed_models.cache_clear()  # identity is asked once per process and endpoint
         assert fingerprint_for(spec, "openai", base_url=a.base_url) == fp_a
         a.models = [card("/ckpt/b")]  # re-served from other weights under the same name
-        endpoint_card.cache_clear()
+        _listed_models.cache_clear()
         assert fingerprint_for(spec, "openai", base_url=a.base_url) != fp_a
         tagged = fingerprint_for(spec, "openai", base_url=a.base_url, model_tag="retrained")
         assert tagged != fingerprint_for(spec, "openai", base_url=a.base_url)
@@ -177,7 +177,7 @@ def test_refresh_regenerates_and_replaces_the_cached_entries(tmp_path, capsys):
 
 def test_a_model_the_endpoint_does_not_list_is_still_identified_by_url_and_name():
     """Servers answer to aliases they don't list (Ollama's `llama3` for `llama3:latest`)."""
-    endpoint_card.cache_clear()
+    _listed_models.cache_clear()
     with OpenAIServer(models=[card("/x")]) as server:
         listed = fingerprint_for(
             ModelSpec(name="served", source="served", backend="openai"),

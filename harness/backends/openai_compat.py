@@ -74,18 +74,33 @@ CARD_FIELDS = ("id", "root", "parent", "owned_by", "max_model_len")
 
 
 @functools.lru_cache(maxsize=64)
-def endpoint_card(url: str, key: str, model: str, flag: str = "--base-url") -> dict | None:
-    """What `GET /models` says about `model`: its card; {"listed": False} where the server lists
-    other models only; None where it lists nothing.
-
-    Asked once per process and endpoint, before any work, so an unreachable endpoint or a
-    rejected key stops the run at once instead of failing every call.
-    """
+def _listed_models(url: str, key: str) -> tuple[dict, ...] | None:
+    """The model cards `GET /models` lists, asked once per process and endpoint (a model and its
+    judge on one server share the answer); None where the server has no such listing."""
     import openai
 
     client = openai.OpenAI(api_key=key, base_url=url, timeout=15.0, max_retries=2)
     try:
-        cards = [c.model_dump() for c in client.models.list().data]
+        return tuple(c.model_dump() for c in client.models.list().data)
+    except (openai.AuthenticationError, openai.APIConnectionError):
+        raise  # said by endpoint_card, naming the flag
+    except (openai.APIStatusError, openai.APIResponseValidationError, ValueError, TypeError):
+        return None
+    finally:
+        client.close()
+
+
+def endpoint_card(url: str, key: str, model: str, flag: str = "--base-url") -> dict | None:
+    """What `GET /models` says about `model`: its card; {"listed": False} where the server lists
+    other models only; None where it lists nothing.
+
+    Asked before any work, so an unreachable endpoint or a rejected key stops the run at once
+    instead of failing every call.
+    """
+    import openai
+
+    try:
+        cards = _listed_models(url, key)
     except openai.AuthenticationError as e:
         raise HarnessError(
             f"{redact_url(url)} rejected the API key ({e.status_code}): {redact(_short(e))}; "
@@ -95,12 +110,8 @@ def endpoint_card(url: str, key: str, model: str, flag: str = "--base-url") -> d
         raise HarnessError(
             f"cannot reach {redact_url(url)} ({redact(_short(e))}); start the server or fix {flag}"
         ) from None
-    except (openai.APIStatusError, openai.APIResponseValidationError, ValueError, TypeError):
-        return None  # no model listing: identity falls back to URL, name and --model-tag
-    finally:
-        client.close()
     if not cards:
-        return None
+        return None  # no model listing: identity falls back to URL, name and --model-tag
     card = next((c for c in cards if c.get("id") == model), None)
     if card is None:  # an alias the server resolves itself (Ollama, proxies); a typo 404s later
         return {"listed": False}
@@ -200,10 +211,13 @@ class OpenAIBackend(Backend):
 def request_body(model: str, conv: Conversation, params: SamplingParams) -> dict:
     """The chat-completions body: the set fields only, in the OpenAI API's names."""
     body = {"model": model, "messages": conv, "max_tokens": params.max_new_tokens}
-    optional = {"temperature": params.temperature, "top_p": params.top_p, "seed": params.seed}
+    optional = {
+        "temperature": params.temperature,
+        "top_p": params.top_p,
+        "seed": params.seed,
+        "n": params.n,
+    }
     body.update({k: v for k, v in optional.items() if v is not None})
-    if params.n is not None:
-        body["n"] = params.n
     if params.stop:
         body["stop"] = list(params.stop)
     if params.top_logprobs:

@@ -104,7 +104,7 @@ class Judge:
             )
             for p in prompts
         ]
-        found = {} if self.refresh else self.store.get_judgments(keys, ok_only=True)
+        found = {} if self.refresh else self.store.get_judgments(keys)
         verdicts = {k: _from_row(row) for k, row in found.items()}
         self.usage.cached += sum(k in found for k in keys)
         todo = list(dict.fromkeys(k for k in keys if k not in found))
