@@ -73,15 +73,14 @@ def run_once(args, seeds: Path, work: Path, latency: float) -> dict:
 
 def backend_alone(args, n: int, latency: float) -> float:
     """Calls/s of the bare OpenAI backend on one batch of `n` short calls: the client's ceiling."""
-    from harness.backends import SamplingParams
-    from harness.backends.openai_compat import OpenAIBackend
+    from harness.backends import SamplingParams, make_backend
     from harness.registry import ModelSpec
 
     parent, child = mp.Pipe()
     server = mp.Process(target=serve, args=(latency, child), daemon=True)
     server.start()
     spec = ModelSpec(name="loopback", source="loopback", backend="openai")
-    backend = OpenAIBackend(spec, base_url=parent.recv(), concurrency=args.concurrency)
+    backend = make_backend(spec, base_url=parent.recv(), concurrency=args.concurrency)
     conversations = [[{"role": "user", "content": f"Describe item {i}."}] for i in range(n)]
     start = time.perf_counter()
     backend.generate(conversations, SamplingParams(max_new_tokens=64))

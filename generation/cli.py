@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import fields
 
-from generation.config import GenerationConfig, load_config
+from generation.config import GenerationConfig, TeacherConfig, load_config
+from harness.backends import backend_names, flagged_options
 from harness.config import ConfigFlag, with_flags
 from harness.errors import ArgumentParser, run_cli
 
@@ -24,6 +26,7 @@ with other export settings and none are. Flags override the config file."""
 
 
 # Each flag sets one field of GenerationConfig; its value is checked as that key in the file is.
+# The teacher's --backend and backend options come from the backend table (`flags()`).
 FLAGS = (
     ConfigFlag(
         "--seeds",
@@ -45,17 +48,6 @@ FLAGS = (
         "registry name, checkpoint, hub id or served model name "
         "(default: the embedded smollm2-135m-instruct)",
     ),
-    ConfigFlag(
-        "--backend",
-        "teacher.backend",
-        "default: the registry entry's",
-        {"choices": ("hf", "vllm", "openai")},
-    ),
-    ConfigFlag("--base-url", "teacher.base_url", "OpenAI-compatible endpoint for --backend openai"),
-    ConfigFlag(
-        "--concurrency", "teacher.concurrency", "parallel requests, openai backend (default 16)"
-    ),
-    ConfigFlag("--batch-size", "teacher.batch_size", "hf backend batch size (default 16)"),
     ConfigFlag("--rounds", "rounds", "evolution rounds K per seed (default 3)"),
     ConfigFlag("--seed", "seed", "random seed for operation sampling (default 0)"),
     ConfigFlag(
@@ -102,6 +94,33 @@ FLAGS = (
 )
 
 
+def backend_flags() -> list[ConfigFlag]:
+    """--backend, and a flag per declared backend option: it sets the TeacherConfig field of its
+    name (checked as that field), else `teacher.backend_options.NAME` (checked by the option)."""
+    teacher = {f.name for f in fields(TeacherConfig)}
+    backend = ConfigFlag(
+        "--backend",
+        "teacher.backend",
+        "default: the registry entry's",
+        {"choices": backend_names()},
+    )
+    return [
+        backend,
+        *(
+            ConfigFlag(o.flag, f"teacher.{o.name}", o.flag_help)
+            if o.name in teacher
+            else ConfigFlag(
+                o.flag, f"teacher.backend_options.{o.name}", o.flag_help, o.flag_kwargs()
+            )
+            for o in flagged_options()
+        ),
+    ]
+
+
+def flags() -> tuple[ConfigFlag, ...]:
+    return (*FLAGS, *backend_flags())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(
         prog="python -m generation",
@@ -122,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--config", help="YAML config; generation/data/example-config.yaml documents every field"
     )
-    for flag in FLAGS:
+    for flag in flags():
         flag.add_to(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars or summary")
     return parser
@@ -130,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def config_from_args(args) -> GenerationConfig:
     """The config file (or the defaults) with the flags given written over it, checked once."""
-    return load_config(args.config, lambda data: with_flags(GenerationConfig, data, args, FLAGS))
+    return load_config(args.config, lambda data: with_flags(GenerationConfig, data, args, flags()))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,13 +7,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.backends import backend_names
 from harness.data import parse_yaml, read_text
 from harness.errors import HarnessError
-from harness.registry import BACKENDS
+from harness.suites import check_suites
 from harness.validate import FRACTION, NAME, NON_NEGATIVE, POSITIVE, SEED, Rule, between, build
 
 ROUNDS = between(1, 100)  # each round lengthens every instruction; the paper uses a few
-BACKEND = Rule(f"(one of {', '.join(BACKENDS)})", lambda v: v in BACKENDS)
+BACKEND = Rule(lambda: f"(one of {', '.join(backend_names())})", lambda v: v in backend_names())
 
 
 @dataclass
@@ -30,7 +31,9 @@ class SeedsConfig:
 
 @dataclass
 class TeacherConfig:
-    """The model that evolves instructions and answers them, and how to reach it."""
+    """The model that evolves instructions and answers them, and how to reach it. A field named as
+    one of the backend's options (base_url, concurrency, max_retries, timeout, batch_size) sets it;
+    `backend_options` sets any other (e.g. vllm's tensor_parallel_size) over the registry entry's."""
 
     model: str = "smollm2-135m-instruct"
     backend: str | None = BACKEND.field(None)  # default: the registry entry's
@@ -39,9 +42,10 @@ class TeacherConfig:
     max_retries: int = NON_NEGATIVE.field(6)
     timeout: float = POSITIVE.field(120.0)
     batch_size: int = POSITIVE.field(16)
-    # USD per million tokens, for the cost summary
-    price_prompt_per_mtok: float = NON_NEGATIVE.field(0.0)
-    price_completion_per_mtok: float = NON_NEGATIVE.field(0.0)
+    backend_options: dict[str, Any] = field(default_factory=dict)
+    # USD per million tokens, for the cost summary; null: harness PRICES' for the model, else 0
+    price_prompt_per_mtok: float | None = NON_NEGATIVE.field(None)
+    price_completion_per_mtok: float | None = NON_NEGATIVE.field(None)
 
 
 @dataclass
@@ -62,7 +66,7 @@ class VerifyConfig:
 @dataclass
 class DecontamConfig:
     enabled: bool = True
-    benchmarks: list[str] = field(default_factory=lambda: ["ifeval", "mt_bench", "alpaca_eval"])
+    benchmarks: list[str] | None = None  # None: every registered suite
     ngram: int = POSITIVE.field(8)
     # drop when this share of an instruction's n-grams is in a benchmark
     threshold: float = FRACTION.field(0.5)
@@ -118,14 +122,10 @@ class GenerationConfig:
                 f"decontaminate.data_dir {d.data_dir} is not a folder; fix --data-dir, "
                 "or pass --no-decontaminate"
             )
-        from generation.decontam import known_benchmarks
-
-        unknown = set(self.decontaminate.benchmarks) - known_benchmarks()
-        if unknown:
-            raise HarnessError(
-                f"decontaminate.benchmarks: unknown {sorted(unknown)}; "
-                f"use {', '.join(sorted(known_benchmarks()))}"
-            )
+        try:
+            check_suites(self.decontaminate.benchmarks or [])
+        except HarnessError as e:
+            raise HarnessError(f"decontaminate.benchmarks: {e}") from None
 
 
 def load_config(

@@ -10,14 +10,22 @@ from __future__ import annotations
 
 import random
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from generation.config import GenerationConfig, TeacherConfig
 from generation.evolve import clean, evolve_prompt, failure, scaffold
 from generation.seeds import Seed
 from generation.taxonomy import Constraint, Taxonomy, conflicts
 from generation.verify import judge_conversation, parse_judge
-from harness.backends import Completion, SamplingParams, fingerprint_for, make_backend
+from harness.backends import (
+    PRICES,
+    Completion,
+    SamplingParams,
+    Usage,
+    fingerprint_for,
+    get_backend,
+    make_backend,
+)
 from harness.errors import HarnessError
 from harness.registry import ModelSpec, load_registry, resolve_model
 from harness.runner import CachedGenerator
@@ -58,37 +66,36 @@ class Teacher:
     backend: str
     generator: CachedGenerator
     cfg: TeacherConfig
-    tokens: dict = field(default_factory=lambda: {"prompt": 0, "completion": 0, "calls": 0})
+    used: Usage = field(default_factory=Usage)  # the completions the dataset uses, cached or not
 
     def __call__(self, conversations, params: SamplingParams, desc: str) -> list[Completion]:
         out = self.generator(conversations, params, desc)
         for c in out:
             if c.ok:
-                self.tokens["calls"] += 1
-                self.tokens["prompt"] += c.prompt_tokens
-                self.tokens["completion"] += c.completion_tokens
+                self.used.add(c)
         return out
+
+    def price(self) -> tuple[float, float]:
+        """The configured price, else the harness's for the model (PRICES), else nothing."""
+        listed = PRICES.get(self.spec.source, (0.0, 0.0))
+        configured = (self.cfg.price_prompt_per_mtok, self.cfg.price_completion_per_mtok)
+        return tuple(c if c is not None else p for c, p in zip(configured, listed))
 
     def usage(self) -> dict:
         """Tokens and cost of every call the dataset uses (cached or not), and of this run's."""
-        price_in, price_out = self.cfg.price_prompt_per_mtok, self.cfg.price_completion_per_mtok
         fresh = self.generator.usage
         return {
-            "calls": self.tokens["calls"],
-            "prompt_tokens": self.tokens["prompt"],
-            "completion_tokens": self.tokens["completion"],
-            "cost_usd": round(
-                (self.tokens["prompt"] * price_in + self.tokens["completion"] * price_out) / 1e6, 6
-            ),
+            "calls": self.used.calls,
+            "prompt_tokens": self.used.prompt_tokens,
+            "completion_tokens": self.used.completion_tokens,
+            "cost_usd": self.used.cost(self.price()),
             "this_run": {
                 "calls": fresh.calls,
                 "failed_calls": fresh.failed,
                 "from_store": fresh.cached,
                 "prompt_tokens": fresh.prompt_tokens,
                 "completion_tokens": fresh.completion_tokens,
-                "cost_usd": round(
-                    (fresh.prompt_tokens * price_in + fresh.completion_tokens * price_out) / 1e6, 6
-                ),
+                "cost_usd": fresh.cost(self.price()),
             },
         }
 
@@ -105,22 +112,21 @@ def teacher_spec(cfg: TeacherConfig) -> ModelSpec:
     return spec
 
 
+def backend_options(cfg: TeacherConfig, backend: str) -> dict:
+    """The options the config gives the teacher's backend: its fields named as one of the
+    backend's options, then `backend_options` (checked when the backend is identified)."""
+    kind = get_backend(backend)
+    named = {f.name: getattr(cfg, f.name) for f in fields(cfg) if kind.takes(f.name)}
+    return {**named, **cfg.backend_options}
+
+
 def make_teacher(spec: ModelSpec, cfg: TeacherConfig, store: Store, progress: bool) -> Teacher:
     backend = cfg.backend or spec.backend
-    options = {
-        "hf": {"batch_size": cfg.batch_size},
-        "openai": {
-            "base_url": cfg.base_url,
-            "concurrency": cfg.concurrency,
-            "max_retries": cfg.max_retries,
-            "timeout": cfg.timeout,
-        },
-    }.get(backend, {})
-    if backend == "openai":  # a missing API key fails now, before any work
-        make_backend(spec, backend, **options)
+    options = backend_options(cfg, backend)
     generator = CachedGenerator(
         store,
-        fingerprint_for(spec, backend, **options),  # an endpoint's identity includes its URL
+        # an endpoint's identity includes its URL; a missing API key or a dead endpoint fails now
+        fingerprint_for(spec, backend, **options),
         NAMESPACE,
         lambda: make_backend(spec, backend, **options),
         progress,

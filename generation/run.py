@@ -16,6 +16,7 @@ from generation.seeds import load_seeds
 from generation.taxonomy import load_taxonomy
 from harness.paths import default_store
 from harness.store import open_store
+from harness.suites import suite_names
 
 
 def _chain_record(ch: Chain) -> dict:
@@ -48,7 +49,7 @@ def run(cfg: GenerationConfig, progress: bool = True) -> dict:
         index = None
         if cfg.decontaminate.enabled:
             d = cfg.decontaminate
-            index = build_index(d.benchmarks, d.ngram, d.data_dir)
+            index = build_index(d.benchmarks or suite_names(), d.ngram, d.data_dir)
         try:
             chains, failures = generate(seeds, taxonomy, teacher, cfg)
         finally:

@@ -7,15 +7,14 @@ decides what a run is (identity, judges, store, the run itself, its output files
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.data import write_json_atomic
-from harness.errors import HarnessError
 from harness.paths import default_store
 from harness.redact import redact_url
-from harness.suites import Suite, get_suite
+from harness.suites import Scoring, Suite, get_suite, suite_names
 from harness.validate import check_writable
 
 if TYPE_CHECKING:
@@ -25,20 +24,20 @@ if TYPE_CHECKING:
     from harness.runner import RunOutcome
     from harness.store import Store
 
-ALL_SUITES = ("ifeval", "mt_bench", "alpaca_eval")  # what `suites="all"` runs, in this order
-
 
 @dataclass
 class EvalOptions:
     """Everything `harness run` takes besides the model and the suites: each field is the flag of
-    the same name (`batch_size` is --batch-size) with the same default and meaning."""
+    the same name (`batch_size` is --batch-size) with the same default and meaning. A backend
+    option (`base_url`, `batch_size`, `concurrency`, or any other a backend declares, by name in
+    `backend_options`) is None when not given: the registry entry's, else the backend's default."""
 
-    backend: str | None = None  # hf, vllm, openai; None: the registry entry's
+    backend: str | None = None  # a name from harness.backends.backend_names(); None: the entry's
     base_url: str | None = None
     model_tag: str | None = None
     limit: int | None = None
-    batch_size: int = 16
-    concurrency: int = 16
+    batch_size: int | None = None
+    concurrency: int | None = None
     max_new_tokens: int | None = None  # None: the registry entry's sampling
     temperature: float | None = None
     refresh: bool = False
@@ -54,6 +53,7 @@ class EvalOptions:
     df_gamed: Path | None = None
     store: Path | None = None  # None: $ECD_HARNESS_STORE, else $ECD_HARNESS_HOME/store.sqlite
     quiet: bool = False  # no progress bars
+    backend_options: dict = field(default_factory=dict)  # e.g. {"tensor_parallel_size": 4}
 
 
 def evaluate(
@@ -65,14 +65,15 @@ def evaluate(
     """Generate and score each suite for `model` (registry name, checkpoint folder or hub id),
     one stored run per suite; returns the runs in order.
 
-    `suites`: a suite name, "all", or a list of names. Whatever can fail fast fails before the
-    store is opened and before any generation: unwritable outputs, a model whose identity can't be
-    established (hub id offline, dead endpoint), a judge without its key or endpoint. `on_result`
-    sees each run as soon as it is stored (the CLI prints its table there).
+    `suites`: a suite name, comma-separated names, "all" (every registered suite, in registry
+    order), or a list of names. Whatever can fail fast fails before the store is opened and before any generation:
+    unwritable outputs, a model whose identity can't be established (hub id offline, dead
+    endpoint), a judge without its key or endpoint. `on_result` sees each run as soon as it is
+    stored (the CLI prints its table there).
     """
     # Imported when called: `python -m harness --help` and `models` do not load backends.
-    from harness.backends import fingerprint_for
-    from harness.registry import BACKENDS, resolve_model
+    from harness.backends import fingerprint_for, resolve_options
+    from harness.registry import resolve_model
     from harness.runner import sampling_for
     from harness.store import open_store
 
@@ -80,13 +81,14 @@ def evaluate(
     check_outputs(options)
     spec = resolve_model(model)
     backend = options.backend or spec.backend
-    if backend not in BACKENDS:
-        raise HarnessError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
-    backend_options = _backend_options(options, backend)
+    # every option the backend runs with (given, else the entry's, else its default): recorded
+    backend_options = resolve_options(spec, backend, _backend_options(options))
     params = sampling_for(
         spec, max_new_tokens=options.max_new_tokens, temperature=options.temperature
     )
-    names = (ALL_SUITES if suites == "all" else (suites,)) if isinstance(suites, str) else suites
+    if isinstance(suites, str):
+        suites = suite_names() if suites == "all" else [s.strip() for s in suites.split(",")]
+    names = list(dict.fromkeys(suites))  # a suite named twice runs once
     loaded = [(suite, suite.load(options.data_dir)) for suite in map(get_suite, names)]
     # Identities before anything is written: a hub id offline, a dead endpoint or a rejected key
     # stop the run here, with the store untouched.
@@ -123,7 +125,7 @@ class _SuiteRun:
     ) -> RunOutcome:
         """Run one suite, then write its results file and native exports when asked for."""
         from harness.backends import make_backend
-        from harness.runner import RunConfig, execute, results_payload
+        from harness.runner import RunConfig, execute
 
         options, spec, params = self.options, self.spec, self.params
         items = data[: options.limit or None]
@@ -163,8 +165,7 @@ class _SuiteRun:
             out = options.output
             if several:
                 out = out.with_name(f"{out.stem}.{suite.name}{out.suffix or '.json'}")
-            payload = results_payload(outcome.run_id, config, outcome.result, outcome.status)
-            write_json_atomic(out, payload)
+            write_json_atomic(out, self.store.log(outcome.run_id))
         if options.export and judge:
             suite.export(options.export / suite.name, items, outcome.result, spec.name, judge.model)
         return outcome
@@ -180,22 +181,28 @@ def check_outputs(options: EvalOptions) -> None:
         check_writable(options.store, "--store", folder=False)
 
 
-def _backend_options(options: EvalOptions, backend: str) -> dict:
-    return {
-        "hf": {"batch_size": options.batch_size},
-        "openai": {"base_url": options.base_url, "concurrency": options.concurrency},
-    }.get(backend, {})
+def _backend_options(options: EvalOptions) -> dict:
+    """The backend options given: fields named as a backend's option, and `backend_options`.
+    `resolve_options` checks them against the backend's (one it does not take is one line) and
+    fills in the registry entry's and the defaults."""
+    from harness.backends import flagged_options
+
+    declared = {o.name for o in flagged_options()}
+    named = {k: v for k, v in vars(options).items() if k in declared and v is not None}
+    return {**named, **options.backend_options}
 
 
 def scoring_options(suite: Suite, options: EvalOptions, allow_partial: bool = False) -> dict:
-    """Options that change a judged suite's scores: recorded, and part of comparability."""
-    if not hasattr(suite, "default_judge"):
-        return {}
-    scoring = {"judge_parse_retries": options.judge_parse_retries}
-    if hasattr(suite, "check_judge"):
-        scoring["reference_answers"] = options.reference_answers
-        scoring["allow_partial"] = allow_partial
-    return scoring
+    """Gives the suite its scoring options; returns those that change its scores (recorded in the
+    run, and part of comparability). `allow_partial` is `score`'s."""
+    return suite.configure(
+        Scoring(
+            judge_parse_retries=options.judge_parse_retries,
+            reference_answers=options.reference_answers,
+            allow_partial=allow_partial,
+            df_gamed=options.df_gamed,
+        )
+    )
 
 
 def judge_for(
@@ -203,14 +210,11 @@ def judge_for(
 ) -> Judge | None:
     """The judge a judged suite needs, built now so a missing key or a dead endpoint stops the
     run before any generation; sets the suite's scoring options. `allow_partial` is `score`'s."""
-    if not hasattr(suite, "default_judge"):
+    scoring_options(suite, options, allow_partial)
+    if not suite.judged:
         return None
     from harness.judges import make_judge
 
-    suite.df_gamed = options.df_gamed
-    if hasattr(suite, "check_judge"):
-        suite.reference_answers = options.reference_answers
-        suite.allow_partial = allow_partial
     judge = make_judge(
         options.judge or suite.default_judge,
         store,
@@ -221,6 +225,5 @@ def judge_for(
         parse_retries=options.judge_parse_retries,
         refresh=options.refresh,
     )
-    if hasattr(suite, "check_judge"):  # FastChat's check_data: the judge's references exist
-        suite.check_judge(judge.model)
+    suite.check_judge(judge.model)  # e.g. FastChat's check_data: the judge's references exist
     return judge

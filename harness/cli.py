@@ -16,7 +16,8 @@ from harness.api import check_outputs, evaluate, judge_for, scoring_options
 from harness.errors import ArgumentParser, HarnessError, run_cli
 from harness.flags import EPILOG, PROG, add_judge_flags, add_run_parser, options_from
 from harness.paths import default_store
-from harness.suites import SUITES
+from harness.plugins import plugins_loaded
+from harness.suites import suite_names
 from harness.summary import exit_status, show
 
 # Commands of a layer above harness, by the module whose `main(argv, prog)` runs them: loaded by
@@ -33,7 +34,7 @@ def _add_score(sub) -> None:
         "model_answer JSONL (judged) or model_judgment JSONL (--judgments); AlpacaEval a "
         "model_outputs.json (judged) or annotations.json (--annotations).",
     )
-    p.add_argument("--suite", required=True, help=f"one of: {', '.join(SUITES)}")
+    p.add_argument("--suite", required=True, help=f"one of: {', '.join(suite_names())}")
     given = p.add_mutually_exclusive_group(required=True)
     given.add_argument(
         "--responses",
@@ -106,7 +107,7 @@ def cmd_score(args) -> int:
     """Score a file made elsewhere; the result becomes a run in the store, marked as imported."""
     from harness import comparability
     from harness.data import write_json_atomic
-    from harness.runner import RunOutcome, judge_key, record_outcome, results_payload
+    from harness.runner import RunOutcome, judge_key, package_versions, record_outcome
     from harness.store import open_store
     from harness.suites import get_suite
 
@@ -118,19 +119,17 @@ def cmd_score(args) -> int:
     store = open_store(args.store or default_store())
     judge = None
     if verdicts:
-        takes = {"mt_bench": "judgments", "alpaca_eval": "annotations"}.get(suite.name)
+        takes = suite.verdicts_flag
         if takes is None or getattr(args, takes) is None:
             raise HarnessError(f"suite {suite.name!r} takes --{takes or 'responses'}")
-        suite.df_gamed = args.df_gamed
+        scoring_options(suite, options)
         result = suite.score_verdicts(verdicts, data, args.model)
     else:
-        if not hasattr(suite, "read_responses"):
-            raise HarnessError(f"suite {suite.name!r} does not score a responses file")
         if not args.responses.is_file():
             raise HarnessError(f"responses file {args.responses} not found")
         judge = judge_for(suite, options, store, args.allow_partial)  # sets scoring options too
         items, responses = suite.read_responses(args.responses, data)
-        result = suite.score(items, responses, judge) if judge else suite.score(items, responses)
+        result = suite.score(items, responses, judge)
     source = verdicts or args.responses
     model = args.model or result.breakdown.get("model") or source.stem
     by_id = {it["id"]: it for it in data}
@@ -152,12 +151,10 @@ def cmd_score(args) -> int:
         "data_source": suite.source,
         "judge": judge.model if judge else None,
     }
-    run_id = store.start_run(suite.name, model, None, config, key)
-    status = record_outcome(store, run_id, result, len(result.records))
+    run_id = store.start_run(suite.name, model, None, config, key, package_versions())
+    status = record_outcome(store, run_id, result, len(result.records), imported=True)
     if args.output:
-        write_json_atomic(
-            args.output, results_payload(run_id, config, result, status, imported=True)
-        )
+        write_json_atomic(args.output, store.log(run_id))
     outcome = RunOutcome(run_id, result, status, suite, model)
     show(outcome, args.quiet, imported=True)
     return exit_status([outcome])
@@ -170,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] and argv[0] in HANDED_OFF:  # same command line, same usage lines (`prog`)
         return importlib.import_module(HANDED_OFF[argv[0]]).main(argv, prog=PROG)
+    if run_cli(plugins_loaded):  # the parser lists the suites, plugins' too
+        return 2
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as e:  # usage errors (one line) and --help

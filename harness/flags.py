@@ -11,9 +11,10 @@ import math
 from dataclasses import fields
 from pathlib import Path
 
-from harness.api import ALL_SUITES, EvalOptions
+from harness.api import EvalOptions
+from harness.backends.table import backend_names, flagged_options
 from harness.errors import ArgumentParser
-from harness.suites import SUITES
+from harness.suites import suite_names
 from harness.validate import NON_NEGATIVE, Rule, flag_type, positive_int
 
 PROG = "python -m harness"
@@ -30,6 +31,7 @@ temperature = flag_type(
 EPILOG = """examples:
   python -m harness run --suite ifeval                     # embedded SmolLM2-135M on CPU
   python -m harness run --suite ifeval --model qwen2-7b-instruct --backend vllm
+  python -m harness run --suite ifeval --model llama-3-70b-instruct --tensor-parallel-size 8
   python -m harness run --suite ifeval --model ./checkpoints/ecd-sft-dpo --limit 50
   python -m harness score --suite ifeval --responses responses.jsonl
   python -m harness run --suite all --model zephyr-7b-beta   # judges gpt-4, gpt-4-1106-preview
@@ -61,7 +63,8 @@ def add_run_parser(sub) -> None:
     p.add_argument(
         "--suite",
         required=True,
-        help=f"one of: {', '.join(SUITES)}, or all ({', '.join(ALL_SUITES)} in turn)",
+        help=f"one of: {', '.join(suite_names())}; several, comma-separated "
+        "(ifeval,mt_bench); or all (each of them in turn)",
     )
     p.add_argument(
         "--model",
@@ -69,8 +72,10 @@ def add_run_parser(sub) -> None:
         help="registry name (see `models`), local checkpoint dir or HF id "
         "(default: the embedded smollm2-135m-instruct)",
     )
-    p.add_argument("--backend", help="hf, vllm or openai (default: the registry entry's, else hf)")
-    p.add_argument("--base-url", help="OpenAI-compatible endpoint for --backend openai")
+    p.add_argument(
+        "--backend",
+        help=f"{', '.join(backend_names())} (default: the registry entry's, else hf)",
+    )
     p.add_argument(
         "--model-tag",
         help="a name for the weights behind --model, part of its cache identity: use it when an "
@@ -78,18 +83,8 @@ def add_run_parser(sub) -> None:
         "apart (GET /models gives no root)",
     )
     p.add_argument("--limit", type=positive_int, help="only the first N items (quick checks)")
-    p.add_argument(
-        "--batch-size",
-        type=positive_int,
-        default=DEFAULTS.batch_size,
-        help=f"hf backend batch size (default {DEFAULTS.batch_size})",
-    )
-    p.add_argument(
-        "--concurrency",
-        type=positive_int,
-        default=DEFAULTS.concurrency,
-        help=f"parallel requests for the openai backend (default {DEFAULTS.concurrency})",
-    )
+    for option in flagged_options():  # each backend's declared options; flags beat the entry's
+        option.add_flag(p)
     p.add_argument(
         "--max-new-tokens", type=positive_int, help="default: the registry entry's sampling"
     )
@@ -171,9 +166,17 @@ def _add_store_flags(p) -> None:
 
 def options_from(args: argparse.Namespace) -> EvalOptions:
     """The EvalOptions a parsed command line holds (`score` has some of the flags: the rest keep
-    their defaults)."""
+    their defaults). A backend option's flag sets the field of its name, else `backend_options`."""
     given = vars(args)
-    return EvalOptions(**{f.name: given[f.name] for f in fields(EvalOptions) if f.name in given})
+    named = {f.name for f in fields(EvalOptions)}
+    backend_options = {
+        o.name: given[o.name]
+        for o in flagged_options()
+        if o.name not in named and given.get(o.name) is not None
+    }
+    return EvalOptions(
+        **{name: given[name] for name in named if name in given}, backend_options=backend_options
+    )
 
 
 def parse_run_flags(argv: list[str]) -> tuple[str, str, EvalOptions]:

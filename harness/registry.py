@@ -16,7 +16,6 @@ from harness.errors import HarnessError
 from harness.paths import home
 from harness.validate import FRACTION, NON_NEGATIVE, POSITIVE, SEED, Rule, build
 
-BACKENDS = ("hf", "vllm", "openai")
 GROUPS = ("embedded", "baseline", "reference", "ecd", "judge", "user")
 _HF_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 # Rules for SamplingParams fields given as registry (or recipe) defaults
@@ -43,15 +42,19 @@ class ModelSpec:
     system_prompt: str | None = None
     sampling: dict = field(default_factory=dict)
     base_url: str | None = None
+    backend_options: dict = field(default_factory=dict)  # e.g. {tensor_parallel_size: 4}
     revision: str | None = None
     trust_remote_code: bool = False
     notes: str = ""
     meta: dict = field(default_factory=dict)  # e.g. training provenance of an ECD checkpoint
 
     def __post_init__(self) -> None:
-        if self.backend not in BACKENDS:
+        from harness.backends.table import backend_names  # harness.backends imports this module
+
+        if self.backend not in backend_names():
             raise HarnessError(
-                f"model {self.name!r}: unknown backend {self.backend!r}; use one of {', '.join(BACKENDS)}"
+                f"model {self.name!r}: unknown backend {self.backend!r}; "
+                f"use one of {', '.join(backend_names())}"
             )
         if self.group not in GROUPS:
             raise HarnessError(
@@ -71,6 +74,8 @@ def check_sampling(sampling: dict, origin: str, key: str = "sampling") -> None:
 
 
 def _parse(entries, origin: str) -> dict[str, ModelSpec]:
+    from harness.backends.table import get_backend  # harness.backends imports this module
+
     if not isinstance(entries, dict):
         raise HarnessError(
             f"{origin}: 'models' must be a mapping {{name: entry}}, got {type(entries).__name__}"
@@ -84,6 +89,9 @@ def _parse(entries, origin: str) -> dict[str, ModelSpec]:
         except HarnessError as e:  # ModelSpec's own checks name the model, not the file
             raise HarnessError(str(e) if str(e).startswith(origin) else f"{origin}: {e}") from None
         check_sampling(spec.sampling, where)
+        spec.backend_options = get_backend(spec.backend).check(
+            spec.backend_options, where, "backend_options"
+        )
         specs[name] = spec
     return specs
 

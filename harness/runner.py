@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 import platform
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 
-from tqdm import tqdm
-
-from harness.backends import (
-    Backend,
-    Completion,
-    Conversation,
-    SamplingParams,
-    Usage,
-)
+from harness.backends import Backend, Completion, Conversation, SamplingParams, Usage
+from harness.cache import CachedBackend
 from harness.comparability import key
 from harness.registry import ModelSpec
 from harness.store import Store, cache_key
@@ -50,11 +42,9 @@ def package_versions() -> dict[str, str]:
 
 @dataclass
 class CachedGenerator:
-    """Generates through a backend, built only when something is missing from the store.
-
-    Each completion is committed the moment it exists, so a kill loses at most the batch in flight
-    and a rerun does only what is missing; failed calls are returned but never cached.
-    """
+    """Completions through a backend behind the store's `generations` table (`CachedBackend`):
+    keyed by model identity + conversation + sampling + suite@version; failed calls are returned
+    but never cached."""
 
     store: Store
     fingerprint: str
@@ -62,8 +52,15 @@ class CachedGenerator:
     make_backend: Callable[[], Backend]
     progress: bool = True
     refresh: bool = False  # regenerate everything and replace what the store had
-    usage: Usage = field(default_factory=Usage)  # calls made here, reuses from the store, tokens
-    _backend: Backend | None = field(default=None, repr=False)
+    cache: CachedBackend[Completion] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.cache = CachedBackend(self.make_backend, self.progress, self.refresh)
+
+    @property
+    def usage(self) -> Usage:
+        """Calls made here, reuses from the store, tokens."""
+        return self.cache.usage
 
     def __call__(
         self,
@@ -71,82 +68,52 @@ class CachedGenerator:
         params: SamplingParams,
         desc: str = "generating",
     ) -> list[Completion]:
+        sampling = params.as_dict()
         keys = [
             cache_key(
-                model=self.fingerprint,
-                conversation=c,
-                sampling=params.as_dict(),
-                suite=self.namespace,
+                model=self.fingerprint, conversation=c, sampling=sampling, suite=self.namespace
             )
             for c in conversations
         ]
-        cached = {} if self.refresh else self.store.get_generations(keys)
-        results: list[Completion | None] = [
-            Completion(**{k: v for k, v in cached[k].items() if k in Completion.__annotations__})
-            if k in cached
-            else None
-            for k in keys
-        ]
-        first: dict[str, int] = {}  # a conversation asked twice is generated once
-        for i, k in enumerate(keys):
-            if k not in cached:
-                first.setdefault(k, i)
-        todo = list(first.values())
-        found = sum(k in cached for k in keys)
-        self.usage.cached += found
-        if self.progress:
-            print(
-                f"{desc}: {found} of {len(keys)} found in the store, {len(todo)} to generate",
-                file=sys.stderr,
-            )
-        if todo:
-            self._backend = self._backend or self.make_backend()
-            bar = tqdm(
-                total=len(keys),
-                initial=len(keys) - len(todo),
-                desc=desc,
-                unit="gen",
-                disable=not self.progress,
-                dynamic_ncols=True,
-            )
 
-            def done(j: int, c: Completion) -> None:
-                i = todo[j]
+        def answer(pending, done) -> None:
+            def commit(key: str, conversation: Conversation, c: Completion) -> None:
                 if c.ok:
-                    self.store.put_generations(
-                        [
-                            {
-                                "key": keys[i],
-                                "model_fingerprint": self.fingerprint,
-                                "suite": self.namespace,
-                                "request": {
-                                    "conversation": conversations[i],
-                                    "sampling": params.as_dict(),
-                                },
-                                "text": c.text,
-                                "prompt_tokens": c.prompt_tokens,
-                                "completion_tokens": c.completion_tokens,
-                                "finish_reason": c.finish_reason,
-                                "extra": {"top_logprobs": c.top_logprobs}
-                                if c.top_logprobs
-                                else None,
-                            }
-                        ],
-                        replace=self.refresh,
-                    )
-                self.usage.add(c)
-                bar.update(1)
+                    self._put(key, conversation, sampling, c)
+                done(key, c)
 
-            fresh = self._backend.generate([conversations[i] for i in todo], params, done)
-            bar.close()
-            for i, c in zip(todo, fresh):
-                results[i] = c
-        by_key = {k: r for k, r in zip(keys, results) if r is not None}  # duplicates share one call
-        return [by_key[k] for k in keys]
+            self.cache.ask(pending, params, commit)
+
+        return self.cache.fetch(keys, conversations, self._stored, answer, desc, "gen")
+
+    def _stored(self, keys: list[str]) -> dict[str, Completion]:
+        rows = self.store.get_generations(keys)
+        fields = Completion.__annotations__
+        return {
+            k: Completion(**{f: v for f, v in row.items() if f in fields})
+            for k, row in rows.items()
+        }
+
+    def _put(self, key: str, conversation: Conversation, sampling: dict, c: Completion) -> None:
+        self.store.put_generations(
+            [
+                {
+                    "key": key,
+                    "model_fingerprint": self.fingerprint,
+                    "suite": self.namespace,
+                    "request": {"conversation": conversation, "sampling": sampling},
+                    "text": c.text,
+                    "prompt_tokens": c.prompt_tokens,
+                    "completion_tokens": c.completion_tokens,
+                    "finish_reason": c.finish_reason,
+                    "extra": {"top_logprobs": c.top_logprobs} if c.top_logprobs else None,
+                }
+            ],
+            replace=self.refresh,
+        )
 
     def close(self) -> None:
-        if self._backend is not None:
-            self._backend.close()
+        self.cache.close()
 
 
 @dataclass
@@ -225,7 +192,9 @@ def execute(
     comparability = key(
         suite.name, suite.version, data, items, params.as_dict(), judge_key(judge), config.options
     )
-    run_id = store.start_run(suite.name, config.model, fingerprint, asdict(config), comparability)
+    run_id = store.start_run(
+        suite.name, config.model, fingerprint, asdict(config), comparability, package_versions()
+    )
     try:
         result = suite.run(items, RunContext(generator, params, judge, progress))
     except BaseException as e:
@@ -237,15 +206,27 @@ def execute(
     return RunOutcome(run_id, result, status, suite, config.model)
 
 
-def record_outcome(store: Store, run_id: str, result: SuiteResult, n_items: int) -> str:
-    """Store a scored run's metrics and records, saying what they are over; a run where nothing
-    could be scored is failed with its first reason instead. Returns the final status."""
-    if result.total and not result.scored:
-        store.fail_run(run_id, f"nothing scored: {first_error(result)}")
-        return "failed"
-    metrics = {**result.metrics, "n": n_items, "n_scored": result.scored}
-    metrics["n_failed"] = result.failed
-    return store.finish_run(run_id, metrics, result.records, result.total, result.failed)
+def record_outcome(
+    store: Store, run_id: str, result: SuiteResult, n_items: int, imported: bool = False
+) -> str:
+    """Store a scored run's whole record, saying what its metrics are over; a run where nothing
+    could be scored is failed with its first reason instead (its records kept). Returns the final
+    status. `imported`: the responses came from a file, so a rerun would not retry failures."""
+    notes = [n for n in [result.failure_line(rerun=not imported), *result.notes] if n]
+    error = f"nothing scored: {first_error(result)}" if result.total and not result.scored else None
+    # what the metrics are over, in them too: the returned outcome and the stored log agree
+    result.metrics.update(n=n_items, n_scored=result.scored, n_failed=result.failed)
+    return store.finish_run(
+        run_id,
+        result.metrics,
+        result.records,
+        result.total,
+        result.failed,
+        breakdown=result.breakdown,
+        notes=notes,
+        unit=result.unit,
+        error=error,
+    )
 
 
 def first_error(result: SuiteResult) -> str:
@@ -255,23 +236,3 @@ def first_error(result: SuiteResult) -> str:
             if k.endswith("error") and v:
                 return str(v)
     return "no reason recorded"
-
-
-def results_payload(
-    run_id: str | None,
-    config: RunConfig | dict,
-    result: SuiteResult,
-    status: str = "finished",
-    imported: bool = False,
-) -> dict:
-    return {
-        "run_id": run_id,
-        "status": status,
-        "config": asdict(config) if isinstance(config, RunConfig) else config,
-        "versions": package_versions(),
-        "metrics": result.metrics,
-        "over": {"total": result.total, "failed": result.failed, "unit": result.unit},
-        "breakdown": result.breakdown,
-        "notes": [n for n in [result.failure_line(rerun=not imported), *result.notes] if n],
-        "records": result.records,
-    }

@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import HarnessError
@@ -51,6 +51,10 @@ RUN_COLUMNS = {
     "n_failed": "INTEGER",
     "pid": "INTEGER",
     "host": "TEXT",
+    "versions": "TEXT",
+    "breakdown": "TEXT",
+    "notes": "TEXT",
+    "unit": "TEXT",
 }
 # `PRAGMA application_id` marks a file as this harness's store ("ECDH"), so an unrelated SQLite
 # database passed as --store is refused instead of gaining our tables.
@@ -83,6 +87,10 @@ class Run:
     comparability: dict | None = None  # what must match for two runs' numbers to be compared
     n_total: int | None = None  # units the metrics could be over (items, or judgments)
     n_failed: int | None = None  # of those, how many had no score
+    versions: dict = field(default_factory=dict)  # python and the packages that score
+    breakdown: dict = field(default_factory=dict)  # the suite's per-category/instruction numbers
+    notes: list[str] = field(default_factory=list)  # what the metrics are over, judge cost, ...
+    unit: str = "items"  # what n_total and n_failed count
 
     @property
     def complete(self) -> bool:
@@ -269,12 +277,13 @@ class Store:
         fingerprint: str | None,
         config: dict,
         comparability: dict | None = None,
+        versions: dict | None = None,
     ) -> str:
         run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
         with self.transaction() as db:
             db.execute(
                 "INSERT INTO runs (id, suite, model, model_fingerprint, config, status, "
-                "started_at, comparability, pid, host) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                "started_at, comparability, pid, host, versions) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     run_id,
                     suite,
@@ -286,26 +295,52 @@ class Store:
                     json.dumps(comparability) if comparability is not None else None,
                     os.getpid(),
                     socket.gethostname(),
+                    json.dumps(versions or {}),
                 ),
             )
         return run_id
 
     def finish_run(
-        self, run_id: str, metrics: dict, records: list[dict], total: int = 0, failed: int = 0
+        self,
+        run_id: str,
+        metrics: dict | None,
+        records: list[dict],
+        total: int = 0,
+        failed: int = 0,
+        *,
+        breakdown: dict | None = None,
+        notes: list[str] = (),
+        unit: str = "items",
+        error: str | None = None,
     ) -> str:
-        """Scores and metrics land together, or not at all. Returns the run's final status."""
-        status = WITH_FAILURES if failed else FINISHED
+        """The run's whole record lands at once, or not at all: per-item records, metrics, what
+        they are over, breakdown and notes. `error`: nothing could be scored (the records are
+        kept, with their reasons; no metrics). Returns the run's final status."""
+        if error:
+            status, metrics = f"failed: {redact(error)}"[:500], None
+        else:
+            status = WITH_FAILURES if failed else FINISHED
         with self.transaction() as db:
             db.executemany(
                 "INSERT OR REPLACE INTO scores VALUES (?,?,?)",
                 ((run_id, str(r["id"]), json.dumps(r, ensure_ascii=False)) for r in records),
             )
             db.execute(
-                "UPDATE runs SET status=?, metrics=?, finished_at=?, n_total=?, n_failed=? "
-                "WHERE id=?",
-                (status, json.dumps(metrics), time.time(), total, failed, run_id),
+                "UPDATE runs SET status=?, metrics=?, finished_at=?, n_total=?, n_failed=?, "
+                "breakdown=?, notes=?, unit=? WHERE id=?",
+                (
+                    status,
+                    None if metrics is None else json.dumps(metrics),
+                    time.time(),
+                    total,
+                    failed,
+                    json.dumps(breakdown or {}, ensure_ascii=False),
+                    json.dumps([redact(n) for n in notes], ensure_ascii=False),
+                    unit,
+                    run_id,
+                ),
             )
-        return status
+        return "failed" if error else status
 
     def fail_run(self, run_id: str, reason: str) -> None:
         status = INTERRUPTED if reason == INTERRUPTED else f"failed: {redact(reason)}"[:500]
@@ -324,7 +359,8 @@ class Store:
         """Runs oldest first; by default those with metrics (finished, with or without failures)."""
         sql, args = (
             "SELECT id, suite, model, model_fingerprint, config, status, metrics, started_at, "
-            "finished_at, comparability, n_total, n_failed FROM runs WHERE 1=1",
+            "finished_at, comparability, n_total, n_failed, versions, breakdown, notes, unit "
+            "FROM runs WHERE 1=1",
             [],
         )
         if suite:
@@ -348,6 +384,8 @@ class Store:
                 json.loads(r[9]) if r[9] else None,
                 r[10],
                 r[11],
+                *(json.loads(v) if v else empty for v, empty in zip(r[12:15], ({}, {}, []))),
+                r[15] or "items",
             )
             for r in rows
         ]
@@ -363,6 +401,24 @@ class Store:
     def scores(self, run_id: str) -> list[dict]:
         rows = self.db.execute("SELECT record FROM scores WHERE run_id=? ORDER BY rowid", (run_id,))
         return [json.loads(r[0]) for r in rows]
+
+    def log(self, run_id: str) -> dict:
+        """The run's full record, as `--output` writes it: settings, versions, status, metrics
+        and what they are over, breakdown, notes and every per-item record."""
+        run = self.run(run_id)
+        if run is None:
+            raise HarnessError(f"run {run_id!r} is not in {self.path}")
+        return {
+            "run_id": run.id,
+            "status": run.status,
+            "config": run.config,
+            "versions": run.versions,
+            "metrics": run.metrics,
+            "over": {"total": run.n_total, "failed": run.n_failed, "unit": run.unit},
+            "breakdown": run.breakdown,
+            "notes": run.notes,
+            "records": self.scores(run_id),
+        }
 
     def count(self, table: str) -> int:
         if table not in ("runs", "generations", "judgments", "scores"):

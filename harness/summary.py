@@ -37,13 +37,12 @@ def print_table(outcome: RunOutcome, imported: bool = False) -> None:
         from harness.runner import first_error
 
         print(f"  error: nothing could be scored; the first failure: {first_error(result)}")
-    for name in suite.metrics:
-        if name in result.metrics:
-            value = result.metrics[name]
-            scale = getattr(suite, "display_scale", 100)  # ifeval: fractions shown as percent
-            shown = f"{scale * value:6.2f}" if isinstance(value, float) else str(value)
+    for metric in suite.metrics:
+        if metric.key in result.metrics:
+            value = result.metrics[metric.key]
+            shown = f"{metric.display(value):6.2f}" if isinstance(value, float) else str(value)
             shown = "     -" if value is None else shown
-            print(f"  {name:28} {shown}")
+            print(f"  {metric.key:28} {shown}")
     for note in [result.failure_line(rerun=not imported), *result.notes]:
         if note:
             print(f"  note: {note}")

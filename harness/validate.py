@@ -29,10 +29,15 @@ from harness.errors import HarnessError
 
 @dataclass(frozen=True)
 class Rule:
-    """A bound on a value of the right type; `text` follows the type in messages ("int > 0")."""
+    """A bound on a value of the right type; `text` follows the type in messages ("int > 0").
+    `text` may be a function, for a bound known only at run time (registered backends)."""
 
-    text: str
+    words: str | Callable[[], str]
     ok: Callable[[Any], bool]
+
+    @property
+    def text(self) -> str:
+        return self.words if isinstance(self.words, str) else self.words()
 
     def field(self, default: Any = dataclasses.MISSING, **kwargs) -> Any:
         """A dataclass field whose values `build` checks against this rule."""
@@ -87,6 +92,12 @@ def build(cls, data, origin: str, key: str = "", rules: Mapping[str, Rule] | Non
         rule = (rules or {}).get(name) or fields[name].metadata.get("rule")
         values[name] = _checked(hints[name], value, origin, f"{key}.{name}" if key else name, rule)
     return cls(**values)
+
+
+def check_value(hint, value, origin: str, key: str, rule: Rule | None = None):
+    """One value outside a dataclass (e.g. a backend option), checked as `build` checks a field of
+    type `hint`: the value, or one line `origin: key: expected ..., got ...`."""
+    return _checked(hint, value, origin, key, rule)
 
 
 @functools.cache
@@ -195,10 +206,15 @@ def _type_of(value) -> str:
 def check_flag(cls, path: str, flag: str, given: str | bool):
     """A flag's value for the field at dotted `path` of dataclass `cls`, checked with that field's
     type and rule as YAML is: text is first read as an int where the field takes one (a flag is
-    always text), and null is no option (a flag cannot say it). The error names the flag."""
+    always text), and null is no option (a flag cannot say it). The error names the flag. A key
+    of a mapping field (`teacher.backend_options.NAME`) is kept as given: such a flag's argparse
+    `type` checked it."""
     *sections, name = path.split(".")
     for section in sections:
-        cls = next(o for o in _options(_hints(cls)[section]) if dataclasses.is_dataclass(o))
+        nested = [o for o in _options(_hints(cls)[section]) if dataclasses.is_dataclass(o)]
+        if not nested:
+            return given
+        cls = nested[0]
     rule = next(f for f in dataclasses.fields(cls) if f.name == name).metadata.get("rule")
     options = tuple(o for o in _options(_hints(cls)[name]) if o is not type(None))
     value = given

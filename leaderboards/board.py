@@ -11,6 +11,7 @@ silently. Published rows come from `published.py` with their source. Model size 
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,8 +21,8 @@ from harness.errors import HarnessError
 from harness.paths import default_store
 from harness.registry import load_registry
 from harness.store import Run, Store, open_store
+from harness.suites import Suite, check_suites, get_suite
 from leaderboards import stats
-from leaderboards.metrics import SUITE_METRICS, SuiteMetric, display
 from leaderboards.published import Published, load_published
 from leaderboards.render import Table
 
@@ -94,12 +95,10 @@ def open_existing_store(path: str | Path | None) -> Store:
     return open_store(path)
 
 
-def _check_suites(suites: list[str] | None) -> list[str]:
-    suites = list(suites or SUITE_METRICS)
-    unknown = [s for s in suites if s not in SUITE_METRICS]
-    if unknown:
-        raise HarnessError(f"unknown suite {unknown[0]!r}; choose from {', '.join(SUITE_METRICS)}")
-    return suites
+@functools.cache
+def suite_of(name: str) -> Suite:
+    """The suite, asked what its numbers mean (headline, columns, scales, per-item scores)."""
+    return get_suite(name)
 
 
 def latest(runs: list[Run]) -> Run | None:
@@ -116,7 +115,7 @@ def select_runs(
     run_ids: list[str] | None = None,
 ) -> list[Run]:
     """`latest` run per (suite, model); a chosen run id replaces its pair's."""
-    suites = _check_suites(suites)
+    suites = check_suites(suites)
     done = store.runs()
     pairs: dict[tuple[str, str], list[Run]] = {}
     for r in done:
@@ -145,21 +144,21 @@ def reference_run(runs: list[Run]) -> Run | None:
     return max(newest_first, key=lambda r: counts[digest(r.comparability)], default=None)
 
 
-def partial_reasons(run: Run, sm: SuiteMetric) -> list[str]:
+def partial_reasons(run: Run, suite: Suite) -> list[str]:
     """Why a run's number is over less than the suite: a --limit, failed items or judgments."""
     key = run.comparability or {}
     reasons = []
     if key.get("n_items") is not None and key["n_items"] != key.get("n_data"):
         reasons.append(f"{key['n_items']} of {key['n_data']} items")
     if run.n_failed:
-        reasons.append(f"{run.n_failed} of {run.n_total} {sm.counted} failed")
+        reasons.append(f"{run.n_failed} of {run.n_total} {suite.unit} failed")
     return reasons
 
 
 def run_marks(run: Run, reference: Run | None) -> list[Mark]:
     """The caveats on a run's number in a table read under `reference`'s comparability key."""
     marks = []
-    partial = partial_reasons(run, SUITE_METRICS[run.suite])
+    partial = partial_reasons(run, suite_of(run.suite))
     if partial:
         marks.append(Mark(PARTIAL_MARK, "partial: " + ", ".join(partial)))
     if reference is not run:  # this row's settings first, then the reference's
@@ -180,22 +179,22 @@ def measured_entry(
     reference: Run | None = None,
 ) -> Entry:
     """The run's row; `reference` is the run whose key the table is read under (default: itself)."""
-    sm = SUITE_METRICS[run.suite]
-    items = list(sm.per_item(store.scores(run.id)).values())
+    suite = suite_of(run.suite)
+    items = list(suite.per_item(store.scores(run.id)).values())
     num = [a for a, _ in items]
     den = [b for _, b in items]
     ci = stats.bootstrap_ci(num, den, n_boot=n_boot, seed=seed)
     metrics = run.metrics or {}
-    stored = display(sm.metric, metrics.get(sm.metric))
-    value = stored if stored is not None else ci.value * sm.item_scale
+    stored = suite.headline.display(metrics.get(suite.headline.key))
+    value = stored if stored is not None else ci.value * suite.item_scale
     return Entry(
         run.model,
         run.suite,
         "measured",
         value,
-        ci.low * sm.item_scale,
-        ci.high * sm.item_scale,
-        {k: display(k, metrics.get(k)) for k in sm.columns},
+        ci.low * suite.item_scale,
+        ci.high * suite.item_scale,
+        {m.key: m.display(metrics.get(m.key)) for m in suite.columns},
         run.id,
         n=len(items),
         marks=run_marks(run, reference or run),
@@ -204,8 +203,8 @@ def measured_entry(
 
 
 def published_entry(pub: Published) -> Entry:
-    sm = SUITE_METRICS[pub.suite]
-    value = pub.metrics.get(sm.metric)
+    suite = suite_of(pub.suite)
+    value = pub.metrics.get(suite.headline.key)
     se = pub.metrics.get("standard_error")
     low = high = None
     if value is not None and se is not None:  # the leaderboard's own standard error
@@ -217,7 +216,7 @@ def published_entry(pub: Published) -> Entry:
         value,
         low,
         high,
-        {k: pub.metrics.get(k) for k in sm.columns},
+        {m.key: pub.metrics.get(m.key) for m in suite.columns},
         pub.source,
     )
 
@@ -232,7 +231,7 @@ def collect(
     seed: int = stats.SEED,
 ) -> list[Entry]:
     """Every entry for the chosen suites (and models), marked, with registry metadata filled in."""
-    suites = _check_suites(suites)
+    suites = check_suites(suites)
     runs = select_runs(store, suites, models, run_ids)
     references = {s: reference_run([r for r in runs if r.suite == s]) for s in suites}
     entries = [measured_entry(store, r, n_boot, seed, references[r.suite]) for r in runs]
@@ -259,12 +258,8 @@ def fmt(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def _digits(suite: str) -> int:
-    return 2 if suite == "mt_bench" else 1
-
-
 def _score_cell(e: Entry) -> str:
-    d = _digits(e.suite)
+    d = suite_of(e.suite).headline.digits
     if e.value is None:
         return "-"
     ci = f" [{fmt(e.low, d)}, {fmt(e.high, d)}]" if e.low is not None else ""
@@ -283,7 +278,7 @@ def _legend(entries: list[Entry]) -> list[str]:
 
 
 def suite_table(entries: list[Entry], suite: str) -> Table:
-    sm = SUITE_METRICS[suite]
+    info = suite_of(suite)
     entries = [e for e in entries if e.suite == suite]
     rows = [
         [
@@ -292,7 +287,7 @@ def suite_table(entries: list[Entry], suite: str) -> Table:
             _size(e),
             e.kind,
             _score_cell(e),
-            *(fmt(e.metrics.get(k), _digits(suite)) for k in sm.columns),
+            *(fmt(e.metrics.get(m.key), m.digits) for m in info.columns),
             str(e.n) if e.n is not None else "-",
             e.source,
             describe(e.marks),
@@ -300,14 +295,14 @@ def suite_table(entries: list[Entry], suite: str) -> Table:
         for e in entries
     ]
     return Table(
-        f"{sm.label} ({sm.unit})",
+        f"{info.headline.label} ({info.headline.unit})",
         [
             "model",
             "group",
             "params",
             "kind",
-            f"{sm.metric} [95% CI]",
-            *sm.columns,
+            f"{info.headline.key} [95% CI]",
+            *(m.key for m in info.columns),
             "n",
             "source",
             "notes",
@@ -323,8 +318,9 @@ def suite_table(entries: list[Entry], suite: str) -> Table:
 
 
 def combined_table(entries: list[Entry], suites: list[str] | None = None) -> Table:
-    """One row per model, one score cell per suite; each marked cell's caveat is a note."""
-    suites = _check_suites(suites)
+    """One row per model, one score cell per suite (default: each suite with an entry, in
+    registry order); each marked cell's caveat is a note."""
+    suites = [s for s in check_suites(suites) if suites or any(e.suite == s for e in entries)]
     models: dict[str, dict[str, Entry]] = {}
     for e in entries:  # a measured number wins over a published one for the same cell
         cell = models.setdefault(e.model, {})
@@ -339,11 +335,13 @@ def combined_table(entries: list[Entry], suites: list[str] | None = None) -> Tab
         )
     shown = [cells[s] for cells in models.values() for s in suites if s in cells]
     caveats = [
-        f"{e.model}, {SUITE_METRICS[e.suite].label}: {describe(e.marks)}" for e in shown if e.marks
+        f"{e.model}, {suite_of(e.suite).headline.label}: {describe(e.marks)}"
+        for e in shown
+        if e.marks
     ]
     return Table(
         "Leaderboard",
-        ["model", "group", "params", *(SUITE_METRICS[s].label for s in suites)],
+        ["model", "group", "params", *(suite_of(s).headline.label for s in suites)],
         rows,
         [f"{PUBLISHED_MARK} published number, not measured here; [low, high]: 95% CI", *caveats],
         label="tab:leaderboard",

@@ -9,9 +9,10 @@ from __future__ import annotations
 import argparse
 
 from harness.errors import ArgumentParser, run_cli
+from harness.plugins import plugins_loaded
+from harness.suites import suite_names
 from leaderboards import compare
 from leaderboards.board import collect, combined_table, open_existing_store, suite_table
-from leaderboards.metrics import SUITE_METRICS
 from leaderboards.render import FORMATS
 
 PROG = "python -m leaderboards"
@@ -27,9 +28,7 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("show", help="print a suite's table, or the combined one")
-    p.add_argument(
-        "--suite", choices=list(SUITE_METRICS), help="one suite's table (default: combined)"
-    )
+    p.add_argument("--suite", choices=suite_names(), help="one suite's table (default: combined)")
     p.add_argument("--format", choices=FORMATS, default="table")
     p.add_argument("--model", action="append", help="only these models (repeatable)")
     p.add_argument("--run", action="append", help="use this run id for its model (repeatable)")
@@ -54,6 +53,8 @@ COMMANDS = {"show": cmd_show, "compare": compare.cmd_compare}
 def main(argv: list[str] | None = None, prog: str = PROG) -> int:
     """Run one command; `prog` is how usage lines name the program (`python -m harness` when the
     harness CLI hands `compare` over)."""
+    if run_cli(plugins_loaded):  # the parser lists the suites, plugins' too
+        return 2
     try:
         args = build_parser(prog).parse_args(argv)
     except SystemExit as e:  # usage errors (one line) and --help

@@ -4,8 +4,9 @@ than A, per suite, with paired statistics.
 A and B are model names (their latest complete run per suite, else their latest run with
 metrics) or run ids. Two runs whose comparability keys differ (sampling, data, items, judge...)
 are refused with the reasons unless --allow-incomparable, which the output then states. Items are
-paired by id; only items both runs scored count. IFEval: prompt-level strict accuracy, paired
-bootstrap CI and McNemar's test. MT-Bench and AlpacaEval: paired bootstrap of the difference.
+paired by id; only items both runs scored count. The statistic is the suite's (`paired_test`): a
+pass/fail headline (IFEval prompt-level strict accuracy) gets a paired bootstrap CI and McNemar's
+test, the others (MT-Bench, AlpacaEval) a paired bootstrap of the difference.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from dataclasses import dataclass, field
 from harness.comparability import differences
 from harness.errors import HarnessError
 from harness.store import Run, Store
+from harness.suites import check_suites
 from leaderboards import stats
-from leaderboards.board import latest, open_existing_store
-from leaderboards.metrics import SUITE_METRICS
+from leaderboards.board import latest, open_existing_store, suite_of
 from leaderboards.render import FORMATS, Table
 
 
@@ -76,9 +77,9 @@ def compare_runs(
 ) -> Comparison:
     if run_a.suite != run_b.suite:
         raise HarnessError(f"runs {run_a.id} and {run_b.id} are on different suites")
-    sm = SUITE_METRICS[run_a.suite]
-    items_a = sm.per_item(store.scores(run_a.id))
-    items_b = sm.per_item(store.scores(run_b.id))
+    suite = suite_of(run_a.suite)
+    items_a = suite.per_item(store.scores(run_a.id))
+    items_b = suite.per_item(store.scores(run_b.id))
     common = [i for i in items_a if i in items_b]
     if not common:
         raise HarnessError(
@@ -87,17 +88,17 @@ def compare_runs(
         )
     num_a, den_a = zip(*(items_a[i] for i in common))
     num_b, den_b = zip(*(items_b[i] for i in common))
-    if sm.binary:
+    if suite.paired_test == "mcnemar":
         result = stats.paired_binary(num_a, num_b, n_boot, seed, alpha)
     else:
         result = stats.paired_bootstrap(num_a, den_a, num_b, den_b, n_boot, seed, alpha)
     return Comparison(
-        sm.suite,
-        sm.metric,
+        suite.name,
+        suite.headline.key,
         run_a.id,
         run_b.id,
         result,
-        sm.item_scale,
+        suite.item_scale,
         len(items_a) - len(common),
         len(items_b) - len(common),
         differences(run_a.comparability, run_b.comparability),
@@ -117,9 +118,7 @@ def compare(
     """One comparison per suite where both have a run (or per named suite, which must have both);
     runs that are not comparable are refused unless `allow_incomparable`."""
     out = []
-    for suite in suites or list(SUITE_METRICS):
-        if suite not in SUITE_METRICS:
-            raise HarnessError(f"unknown suite {suite!r}; choose from {', '.join(SUITE_METRICS)}")
+    for suite in check_suites(suites):
         run_a, run_b = resolve_run(store, a, suite), resolve_run(store, b, suite)
         if run_a is None or run_b is None:
             if suites:
@@ -161,7 +160,7 @@ def comparison_table(a: str, b: str, comparisons: list[Comparison]) -> Table:
     rows = []
     for c in comparisons:
         d = c.as_dict()
-        digits = 2 if c.suite == "mt_bench" else 1
+        digits = suite_of(c.suite).headline.digits
         rows.append(
             [
                 c.suite + (INCOMPARABLE_MARK if c.incomparable else ""),

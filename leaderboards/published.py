@@ -9,7 +9,7 @@ from pathlib import Path
 
 from harness.data import parse_yaml
 from harness.errors import HarnessError
-from leaderboards.metrics import SUITE_METRICS
+from harness.suites import suite_names
 
 ALPACA_CSV = "weighted_alpaca_eval_gpt4_turbo_leaderboard.csv"
 ALPACA_SOURCE = "AlpacaEval 2.0 leaderboard (alpaca_eval package, weighted_alpaca_eval_gpt4_turbo)"
@@ -75,10 +75,10 @@ def load_published(
         missing = [k for k in ("model", "suite", "metric", "value", "source") if k not in entry]
         if missing:
             raise HarnessError(f"published score #{n} lacks {', '.join(missing)}; add it")
-        if entry["suite"] not in SUITE_METRICS:
+        if entry["suite"] not in suite_names():
             raise HarnessError(
                 f"published score #{n}: unknown suite {entry['suite']!r}; "
-                f"use one of {', '.join(SUITE_METRICS)}"
+                f"use one of {', '.join(suite_names())}"
             )
         key = (entry["model"], entry["suite"])
         pub = merged.setdefault(key, Published(entry["model"], entry["suite"], {}, entry["source"]))

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.store import Store
+from harness.store import Run, Store
 from harness.validate import check_writable
 from leaderboards.board import (
     IMPORTED_MARK,
@@ -33,10 +33,10 @@ from leaderboards.board import (
     describe,
     fmt,
     order_key,
+    suite_of,
     suite_table,
 )
 from leaderboards.compare import Comparison, compare_runs
-from leaderboards.metrics import SUITE_METRICS
 from leaderboards.render import Table
 from reports import figures, style
 from reports.spec import ReportSpec
@@ -53,13 +53,13 @@ class Report:
     notes: list[str] = field(default_factory=list)
 
 
-def ifeval_categories(records: list[dict]) -> dict[str, tuple[float, int]]:
-    """Instruction-level strict accuracy per category (the part of the id before ':')."""
-    per: dict[str, list[bool]] = defaultdict(list)
-    for r in records:
-        for iid, ok in zip(r.get("instruction_id_list", []), r.get("strict", [])):
-            per[iid.split(":")[0]].append(bool(ok))
-    return {c: (sum(v) / len(v), len(v)) for c, v in sorted(per.items())}
+def ifeval_categories(run: Run) -> dict[str, tuple[float, int]] | None:
+    """Instruction-level strict accuracy per category, as the scorer stored it in the run's
+    breakdown (None for a run stored before breakdowns were kept)."""
+    per = run.breakdown.get("per_category")
+    if per is None:
+        return None
+    return {c: (v["strict_acc"], v["n"]) for c, v in sorted(per.items())}
 
 
 def _rounds(spec: ReportSpec, entries: list[Entry]) -> dict[str, float]:
@@ -109,11 +109,11 @@ def _ablation(
             )
             marks = _pair_marks(*pair, c)
             symbols = "".join(s for s in LEGEND if any(m.symbol == s for m in marks))
-            digits = 2 if suite == "mt_bench" else 1
+            digits = suite_of(suite).headline.digits
             rows.append(
                 [
                     model,
-                    SUITE_METRICS[suite].label,
+                    suite_of(suite).headline.label,
                     str(d["n"]),
                     f"{d['delta']:+.{digits}f}{symbols}",
                     f"[{d['ci_low']:+.{digits}f}, {d['ci_high']:+.{digits}f}]",
@@ -123,7 +123,7 @@ def _ablation(
                 ]
             )
             if marks:
-                label = SUITE_METRICS[suite].label
+                label = suite_of(suite).headline.label
                 notes.append(f"{model}, {label}: {describe(marks)}")
                 marked.append(f"{model} ({label} {symbols})")
     table = Table(
@@ -185,8 +185,8 @@ def _headline(spec: ReportSpec, entries: list[Entry]) -> list[str]:
         ours = _best(entries, suite, spec.ecd)
         if ours is None:
             continue
-        digits = 2 if suite == "mt_bench" else 1
-        parts = [f"{SUITE_METRICS[suite].label}: best ECD model {_stated(ours, digits)}"]
+        digits = suite_of(suite).headline.digits
+        parts = [f"{suite_of(suite).headline.label}: best ECD model {_stated(ours, digits)}"]
         for name, names in (
             ("best baseline", spec.baselines),
             ("best 70B reference", spec.references),
@@ -201,7 +201,7 @@ def _headline(spec: ReportSpec, entries: list[Entry]) -> list[str]:
 def _marked(entries: list[Entry]) -> list[str]:
     """The entries whose numbers carry marks, as a figure caption names them."""
     return [
-        f"{e.model} ({SUITE_METRICS[e.suite].label} {''.join(m.symbol for m in e.marks)})"
+        f"{e.model} ({suite_of(e.suite).headline.label} {''.join(m.symbol for m in e.marks)})"
         for e in entries
         if e.marks
     ]
@@ -336,7 +336,8 @@ def build_report(spec: ReportSpec, store: Store, out: Path) -> Report:
             f"table ({INCOMPARABLE_MARK}) or imported ({IMPORTED_MARK}): each table's notes say "
             "which and why"
         )
-    tables = {"leaderboard": combined_table(entries, spec.suites)}
+    suites_with_data = [s for s in spec.suites if any(e.suite == s for e in entries)]
+    tables = {"leaderboard": combined_table(entries, suites_with_data)}
     for suite in spec.suites:
         if any(e.suite == suite for e in entries):
             tables[suite] = suite_table(entries, suite)
@@ -344,12 +345,18 @@ def build_report(spec: ReportSpec, store: Store, out: Path) -> Report:
     if ablation is not None:
         tables["ablation"] = ablation
     report.tables = tables
-    suites_with_data = [s for s in spec.suites if any(e.suite == s for e in entries)]
-    categories = {
-        m: ifeval_categories(store.scores(chosen[("ifeval", m)].source))
-        for m in spec.category_models
-        if ("ifeval", m) in chosen
-    }
+    categories = {}
+    for m in spec.category_models:
+        if ("ifeval", m) in chosen:
+            run = chosen[("ifeval", m)].run
+            found = ifeval_categories(run)
+            if found is None:
+                report.notes.append(
+                    f"run {run.id} ({m}) has no stored IFEval breakdown (stored before runs kept "
+                    "one): rerun it (generations are cached) for the category figure"
+                )
+            else:
+                categories[m] = found
     rounds = _rounds(spec, entries)
     round_points: dict[str, list[tuple[float, float, float, float]]] = defaultdict(list)
     for e in entries:

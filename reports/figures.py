@@ -10,8 +10,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import NullFormatter
 
-from leaderboards.board import Entry
-from leaderboards.metrics import SUITE_METRICS
+from leaderboards.board import Entry, suite_of
 from reports.style import DOUBLE, SINGLE, group_style, new_figure
 
 
@@ -21,8 +20,8 @@ def _yerr(values, lows, highs) -> np.ndarray:
 
 
 def _axis_label(suite: str) -> str:
-    sm = SUITE_METRICS[suite]
-    return f"{sm.label} ({sm.unit})"
+    headline = suite_of(suite).headline
+    return f"{headline.label} ({headline.unit})"
 
 
 def scaling_figure(entries: list[Entry], suites: list[str]) -> Figure:
@@ -66,7 +65,7 @@ def scaling_figure(entries: list[Entry], suites: list[str]) -> Figure:
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("parameters (billions, log scale)")
         ax.set_ylabel(_axis_label(suite))
-        ax.set_title(SUITE_METRICS[suite].label)
+        ax.set_title(suite_of(suite).headline.label)
     handles = []
     for group, published in groups_seen:
         colour, marker, label = group_style(group)
@@ -137,7 +136,7 @@ def ablation_figure(deltas: list[Delta], base: str) -> Figure:
         )
         ax.axvline(0, color="black", lw=0.8)
         ax.set_xlabel(f"Δ {_axis_label(suite)} vs {base}")
-        ax.set_title(SUITE_METRICS[suite].label)
+        ax.set_title(suite_of(suite).headline.label)
     axes[0].set_yticks(range(len(models)), models)
     axes[0].set_ylim(len(models) - 0.5, -0.5)
     axes[0].set_ylabel("ECD variant")
@@ -164,5 +163,5 @@ def rounds_figure(points: dict[str, list[tuple[float, float, float, float]]]) ->
         ax.set_xticks(sorted(set(x)))
         ax.set_xlabel("evolution rounds")
         ax.set_ylabel(_axis_label(suite))
-        ax.set_title(SUITE_METRICS[suite].label)
+        ax.set_title(suite_of(suite).headline.label)
     return fig

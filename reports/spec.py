@@ -23,9 +23,9 @@ from pathlib import Path
 
 from harness.data import parse_yaml, read_text
 from harness.errors import HarnessError
+from harness.suites import check_suites, suite_names
 from harness.validate import NON_NEGATIVE, SEED, between, build
 from leaderboards import stats
-from leaderboards.metrics import SUITE_METRICS
 
 BOOTSTRAP = between(100, 1_000_000)  # fewer: unstable intervals; more: hours and gigabytes
 
@@ -37,7 +37,7 @@ class ReportSpec:
     references: list[str] = field(default_factory=list)
     title: str = "ECD evaluation report"
     ablation_base: str | None = None
-    suites: list[str] = field(default_factory=lambda: list(SUITE_METRICS))
+    suites: list[str] = field(default_factory=suite_names)
     category_models: list[str] = field(default_factory=list)
     rounds: dict[str, float] = field(default_factory=dict)
     runs: list[str] = field(default_factory=list)
@@ -56,11 +56,10 @@ class ReportSpec:
         """What no single key says: at least one ECD model, known suites, names the spec lists."""
         if not self.ecd:
             raise HarnessError(f"{origin}: 'ecd' must name at least one ECD model")
-        unknown = [s for s in self.suites if s not in SUITE_METRICS]
-        if unknown:
-            raise HarnessError(
-                f"{origin}: unknown suite {unknown[0]!r}; use {', '.join(SUITE_METRICS)}"
-            )
+        try:
+            check_suites(self.suites)
+        except HarnessError as e:
+            raise HarnessError(f"{origin}: {e}") from None
         listed = self.baselines + self.ecd + self.references
         twice = [m for m in dict.fromkeys(listed) if listed.count(m) > 1]
         if twice:

@@ -37,3 +37,21 @@ def embedded_model_dir(harness_home) -> Path:
     from harness.registry import resolve_model
 
     return Path(local_path(resolve_model("smollm2-135m-instruct")))
+
+
+def run_module(module: str, *args: str, plugins: str = "", timeout: int = 600):
+    """`python -m MODULE ARGS` from the repository root, with test-defined suites or backends
+    (modules in tests/) named in $ECD_HARNESS_PLUGINS."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "ECD_HARNESS_PLUGINS": plugins}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")])
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=timeout,
+    )

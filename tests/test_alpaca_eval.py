@@ -207,7 +207,7 @@ def test_cli_runs_all_suites_resumably_and_checks_the_judge_key_first(
         judged = [
             *base,
             "--suite",
-            "all",
+            "ifeval,mt_bench,alpaca_eval",
             "--judge",
             "judge/x",
             "--judge-base-url",

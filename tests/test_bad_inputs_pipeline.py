@@ -82,7 +82,7 @@ def assert_nothing_written(tmp: Path) -> None:
         ("teacher: {timeout: 0}", "teacher.timeout: expected float > 0, got 0"),
         ("teacher: {batch_size: '16'}", "teacher.batch_size: expected int > 0, got '16'"),
         ("teacher: {max_retries: -1}", "teacher.max_retries: expected int >= 0, got -1"),
-        ("teacher: {backend: tgi}", "teacher.backend: expected str (one of hf, vllm, openai)"),
+        ("teacher: {backend: tgi}", "teacher.backend: expected str (one of hf, openai, vllm)"),
         ("seeds: [a, b]", "seeds: expected a mapping, got ['a', 'b']"),
         ("seeds: {limit: 0}", "seeds.limit: expected int > 0 or null, got 0"),
         ("seeds: {path: 5}", "seeds.path: expected str or null, got 5"),

@@ -22,8 +22,8 @@ from harness import cli
 from harness.registry import load_registry
 from harness.runner import sampling_for
 from harness.store import Store
+from harness.suites import get_suite
 from leaderboards.compare import compare_runs
-from leaderboards.metrics import SUITE_METRICS
 
 FAILED = "generation failed: endpoint timed out"
 
@@ -136,7 +136,7 @@ def rows(out: str) -> dict[str, dict]:
 
 
 def test_failed_items_are_left_out_not_counted_as_zero():
-    ifeval = SUITE_METRICS["ifeval"].per_item(
+    ifeval = get_suite("ifeval").per_item(
         [
             {"id": "1", "prompt_strict": True},
             {"id": "2", "prompt_strict": False},
@@ -144,7 +144,7 @@ def test_failed_items_are_left_out_not_counted_as_zero():
         ]
     )
     assert ifeval == {"1": (1.0, 1.0), "2": (0.0, 1.0)}
-    mt = SUITE_METRICS["mt_bench"].per_item(
+    mt = get_suite("mt_bench").per_item(
         [
             {"id": "81", "turn1_score": 8.0, "turn2_score": None, "turn2_error": "unparsable"},
             {"id": "82", "turn1_score": None, "turn2_score": None, "turn1_error": FAILED},
@@ -152,7 +152,7 @@ def test_failed_items_are_left_out_not_counted_as_zero():
         ]
     )
     assert mt == {"81": (8.0, 1.0), "83": (6.0, 1.0)}
-    alpaca = SUITE_METRICS["alpaca_eval"].per_item(
+    alpaca = get_suite("alpaca_eval").per_item(
         [
             {"id": "0", "preference": 2.0},
             {"id": "1", "preference": None, "error": "judge reply has no preference"},

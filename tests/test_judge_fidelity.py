@@ -20,6 +20,7 @@ from harness.errors import HarnessError
 from harness.judges import ParseError, make_judge
 from harness.judges.parsers import fastchat_rating
 from harness.store import Store
+from harness.suites import Scoring
 from harness.suites.alpaca_eval import AlpacaEval
 from harness.suites.mt_bench import MTBench
 
@@ -133,11 +134,11 @@ def test_mt_bench_reference_answers_override_and_missing(fastchat, mt_bench, tmp
         assert server.calls == 0
         override = MTBench()
         override.load(mt_bench.source)
-        override.reference_answers = "gpt-4-0125-preview"
+        override.configure(Scoring(reference_answers="gpt-4-0125-preview"))
         override.score(mt_bench.items, responses, judge)
     expected = fastchat_bodies(*fastchat, "gpt-4-0125-preview", answers)
     assert_same_bodies(server.requests, [{**b, "model": "judge/x"} for b in expected])
-    override.reference_answers = "gpt-5"
+    override.configure(Scoring(reference_answers="gpt-5"))
     with pytest.raises(HarnessError, match=r"gpt-5\.jsonl.*fix --reference-answers"):
         override.check_judge("judge/x")
 
@@ -191,7 +192,7 @@ def test_mt_bench_refuses_a_partial_answer_file_unless_allowed(mt_bench, tmp_pat
         mt_bench.read_responses(path, mt_bench.items)
     partial = MTBench()
     partial.load(mt_bench.source)
-    partial.allow_partial = True
+    partial.configure(Scoring(allow_partial=True))
     chosen, turns = partial.read_responses(path, mt_bench.items)
     assert len(chosen) == len(turns) == 78
 
@@ -211,7 +212,7 @@ def df_gamed(alpaca, tmp_path, monkeypatch):
 
     path = write_df_gamed(tmp_path / "df_gamed.csv")
     monkeypatch.setattr(glm_winrate, "hf_hub_download", lambda **_: str(path))
-    monkeypatch.setattr(alpaca, "df_gamed", path)
+    monkeypatch.setattr(alpaca, "scoring", Scoring(df_gamed=path))
     return path
 
 
@@ -266,7 +267,7 @@ def test_alpaca_eval_judge_requests_equal_alpaca_evals_own(alpaca, data_dir, tmp
         judge = make_judge(
             "gpt-4-1106-preview", Store(tmp_path / "s.sqlite"), server.base_url, progress=False
         )
-        result = alpaca.score(items, [o["output"] for o in outputs], judge, model="claude-2.1")
+        result = alpaca.score(items, [o["output"] for o in outputs], judge)
     assert len(theirs) == 20
     assert_same_bodies(server.requests, theirs)
     assert {r["switched"] for r in result.records} == {True, False}
@@ -299,7 +300,7 @@ def test_alpaca_eval_metrics_equal_alpaca_eval_evaluate(alpaca, data_dir, tmp_pa
             "gpt-4-1106-preview", Store(tmp_path / "s.sqlite"), server.base_url, progress=False
         )
         texts = [None if e else o["output"] for o, e in zip(outputs, errors)]
-        result = alpaca.score(items, texts, judge, errors, model="claude-2.1")
+        result = alpaca.score(items, texts, judge, errors)
     for key in ("win_rate", "standard_error", "discrete_win_rate", "length_controlled_winrate"):
         assert result.metrics[key] == pytest.approx(row[key], abs=1e-9), key
     assert result.metrics["avg_length"] == row["avg_length"]

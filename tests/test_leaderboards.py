@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,18 +146,22 @@ def build_filled_store(root: Path, data: Path) -> Filled:
         assert cli.main(["run", "--model", model, "--store", str(path), *RUN]) == 0
     store = Store(path)
     runs = {(r.suite, r.model): r.id for r in store.runs()}
-    # ecd-r3: the ecd-r2 records with hostile markup as responses (model outputs are untrusted)
-    hostile = [
-        dict(r, response=HOSTILE + r["response"]) for r in store.scores(runs[("ifeval", "ecd-r2")])
-    ]
-    hostile[0]["prompt_strict"] = not hostile[0]["prompt_strict"]
-    r2 = next(r for r in store.runs() if r.id == runs[("ifeval", "ecd-r2")])
-    metrics = dict(
-        r2.metrics, prompt_level_strict_acc=sum(r["prompt_strict"] for r in hostile) / len(hostile)
+    # ecd-r3: ecd-r2's responses behind hostile markup (model outputs are untrusted), imported
+    # the way a user imports responses made elsewhere
+    responses = root / "ecd-r3.responses.jsonl"
+    responses.write_text(
+        "".join(
+            json.dumps({"prompt": r["prompt"], "response": HOSTILE + r["response"]}) + "\n"
+            for r in store.scores(runs[("ifeval", "ecd-r2")])
+        )
     )
-    runs[("ifeval", "ecd-r3")] = record_run(
-        store, data, "ifeval", "ecd-r3", metrics, hostile, imported="ecd-r3.responses.jsonl"
+    store.close()
+    argv = ["score", "--suite", "ifeval", "--responses", str(responses), "--model", "ecd-r3"]
+    assert (
+        cli.main([*argv, "--data-dir", str(data / "ifeval"), "--store", str(path), "--quiet"]) == 0
     )
+    store = Store(path)
+    runs[("ifeval", "ecd-r3")] = store.latest_run("ifeval", "ecd-r3").id
     for model, shift, seed in (
         ("smollm2-135m-instruct", 0.0, 1),
         ("ecd-r1", 1.0, 2),

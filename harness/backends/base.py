@@ -19,7 +19,7 @@ class SamplingParams:
     the reference tool's field by field (FastChat sends no top_p or seed; alpaca_eval no seed).
     """
 
-    max_new_tokens: int = 1024
+    max_new_tokens: int | None = 1024  # None: as long as the model allows
     temperature: float = 0.0
     top_p: float | None = 1.0
     stop: tuple[str, ...] = ()
@@ -49,9 +49,22 @@ class Completion:
         return self.error is None
 
 
+# USD per million tokens (prompt, completion): OpenAI list prices; unknown models have no cost.
+PRICES = {
+    "gpt-4": (30.0, 60.0),
+    "gpt-4-0613": (30.0, 60.0),
+    "gpt-4-1106-preview": (10.0, 30.0),
+    "gpt-4-0125-preview": (10.0, 30.0),
+    "gpt-4-turbo": (10.0, 30.0),
+    "gpt-4o": (2.5, 10.0),
+    "gpt-4o-mini": (0.15, 0.6),
+}
+
+
 @dataclass
 class Usage:
-    """What a run's model calls cost: calls made (retries included), reuses from the store, tokens."""
+    """What model calls cost: calls made (retries included), reuses from the store, tokens. The one
+    account of suites' generation, judges and ECD generation."""
 
     calls: int = 0
     cached: int = 0
@@ -64,6 +77,13 @@ class Usage:
         self.prompt_tokens += c.prompt_tokens
         self.completion_tokens += c.completion_tokens
         self.failed += 0 if c.ok else 1
+
+    def cost(self, price: tuple[float, float] | None) -> float | None:
+        """USD for the tokens counted at `price` (per million prompt, completion tokens); None
+        without a price."""
+        if price is None:
+            return None
+        return round((self.prompt_tokens * price[0] + self.completion_tokens * price[1]) / 1e6, 6)
 
 
 class Backend(ABC):

@@ -1,14 +1,16 @@
-"""transformers backend: batched greedy/sampled generation with left padding, CPU or GPU."""
+"""transformers backend: batched greedy/sampled generation with left padding, CPU or GPU.
+
+torch and transformers are imported when the backend is built, so finding the backend is cheap."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
-
 from harness.backends.base import Backend, Completion, Conversation, OnResult, SamplingParams
-from harness.backends.weights import local_path
+from harness.backends.table import BackendSpec, Option, register
+from harness.backends.weights import local_path, weights_identity
 from harness.registry import ModelSpec
+from harness.validate import POSITIVE
 
 
 def render_prompt(tokenizer, spec: ModelSpec, conversation: Conversation) -> str:
@@ -36,9 +38,8 @@ def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
 class HFBackend(Backend):
     name = "hf"
 
-    def __init__(
-        self, spec: ModelSpec, batch_size: int = 16, device: str | None = None, dtype: str = "auto"
-    ):
+    def __init__(self, spec: ModelSpec, batch_size: int, device: str | None, dtype: str):
+        import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.spec = spec
@@ -58,12 +59,22 @@ class HFBackend(Backend):
         self.model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype, **kwargs)
         self.model.to(self.device).eval()
 
-    @torch.inference_mode()
     def generate(
         self,
         conversations: Sequence[Conversation],
         params: SamplingParams,
         on_result: OnResult | None = None,
+    ) -> list[Completion]:
+        import torch
+
+        with torch.inference_mode():
+            return self._generate(conversations, params, on_result)
+
+    def _generate(
+        self,
+        conversations: Sequence[Conversation],
+        params: SamplingParams,
+        on_result: OnResult | None,
     ) -> list[Completion]:
         prompts = [render_prompt(self.tokenizer, self.spec, c) for c in conversations]
         lengths = [len(self.tokenizer(p, add_special_tokens=False).input_ids) for p in prompts]
@@ -85,6 +96,7 @@ class HFBackend(Backend):
     def _generate_batch(self, prompts: list[str], params: SamplingParams, report: OnResult) -> None:
         """Generate a batch; `report(j, completion)` for row j as soon as it ends with EOS (so
         progress moves per sequence and the store has it at once), the rest when all stop."""
+        import torch
         from transformers import StoppingCriteria, StoppingCriteriaList
 
         enc = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
@@ -112,7 +124,7 @@ class HFBackend(Backend):
             torch.manual_seed(params.seed or 0)
         out = self.model.generate(
             **enc,
-            max_new_tokens=params.max_new_tokens,
+            max_new_tokens=params.max_new_tokens or self._room(enc),
             do_sample=sample,
             temperature=params.temperature if sample else None,
             top_p=(params.top_p or 1.0) if sample else None,
@@ -125,6 +137,12 @@ class HFBackend(Backend):
         for j, row in enumerate(out[:, start:]):
             if j not in reported:
                 finish(j, row.tolist())
+
+    def _room(self, enc) -> int:
+        """New tokens left in the model's context after the longest prompt of the batch (for a
+        request that sets no limit, as the API servers treat one)."""
+        context = getattr(self.model.config, "max_position_embeddings", None) or 2048
+        return max(1, context - enc.input_ids.shape[1])
 
     def _completion(
         self, ids: list[int], prompt_tokens: int, params: SamplingParams, eos: set[int]
@@ -146,3 +164,17 @@ class HFBackend(Backend):
         ids = self.model.generation_config.eos_token_id
         ids = ids if isinstance(ids, list) else [ids]
         return {i for i in [*ids, self.tokenizer.eos_token_id] if i is not None}
+
+
+register(
+    BackendSpec(
+        "hf",
+        HFBackend,
+        lambda spec, tag, options: weights_identity("hf", spec, tag),
+        (
+            Option("batch_size", int, 16, "hf backend batch size", "--batch-size", POSITIVE),
+            Option("device", str, None, "hf backend device (default: cuda if available, else cpu)"),
+            Option("dtype", str, "auto", "hf backend torch dtype (auto: bf16 on GPU, else fp32)"),
+        ),
+    )
+)

@@ -15,9 +15,11 @@ from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from harness.backends.base import Backend, Completion, Conversation, OnResult, SamplingParams
+from harness.backends.table import BackendSpec, Option, register
 from harness.errors import HarnessError
 from harness.redact import redact, redact_url
 from harness.registry import ModelSpec
+from harness.validate import NON_NEGATIVE, POSITIVE
 
 OPENAI_URL = "https://api.openai.com/v1"
 
@@ -146,13 +148,13 @@ class OpenAIBackend(Backend):
     def __init__(
         self,
         spec: ModelSpec,
-        base_url: str | None = None,
-        concurrency: int = 16,
-        max_retries: int = 6,
-        timeout: float = 120.0,
-        backoff: float = 1.0,
-        api_key_env: str = "OPENAI_API_KEY",
-        flag: str = "--base-url",
+        base_url: str | None,
+        concurrency: int,
+        max_retries: int,
+        timeout: float,
+        backoff: float,
+        api_key_env: str,
+        flag: str,
     ):
         import openai
 
@@ -210,8 +212,9 @@ class OpenAIBackend(Backend):
 
 def request_body(model: str, conv: Conversation, params: SamplingParams) -> dict:
     """The chat-completions body: the set fields only, in the OpenAI API's names."""
-    body = {"model": model, "messages": conv, "max_tokens": params.max_new_tokens}
+    body = {"model": model, "messages": conv}
     optional = {
+        "max_tokens": params.max_new_tokens,  # None: the server's limit (InFoBench sends none)
         "temperature": params.temperature,
         "top_p": params.top_p,
         "seed": params.seed,
@@ -248,3 +251,36 @@ def _completion(resp) -> Completion:
         finish_reason=choice.finish_reason or "stop",
         top_logprobs=logprobs,
     )
+
+
+register(
+    BackendSpec(
+        "openai",
+        OpenAIBackend,
+        lambda spec, tag, o: endpoint_identity(
+            spec, o["base_url"], tag, o["api_key_env"], o["flag"]
+        ),
+        (
+            Option(
+                "base_url",
+                str,
+                None,
+                "OpenAI-compatible endpoint for --backend openai",
+                "--base-url",
+            ),
+            Option(
+                "concurrency",
+                int,
+                16,
+                "parallel requests for the openai backend",
+                "--concurrency",
+                POSITIVE,
+            ),
+            Option("max_retries", int, 6, "retries of a failed call", rule=NON_NEGATIVE),
+            Option("timeout", float, 120.0, "seconds a call may take", rule=POSITIVE),
+            Option("backoff", float, 1.0, "seconds before the first retry", rule=NON_NEGATIVE),
+            Option("api_key_env", str, "OPENAI_API_KEY", "the variable holding the API key"),
+            Option("flag", str, "--base-url", "the flag endpoint errors name (a judge's differs)"),
+        ),
+    )
+)

