@@ -10,18 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
+
+from timing import best_of  # benchmarks/timing.py
 
 from harness.suites import get_suite
-
-
-def best_of(repeat: int, fn) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from generation.config import GenerationConfig, TeacherConfig, load_config
 from harness.backends import backend_names, flagged_options
 from harness.config import ConfigFlag, with_flags
 from harness.errors import ArgumentParser, run_cli
+from harness.plugins import plugins_loaded
 
 EPILOG = """examples:
   python -m generation run                                  # shipped seeds, embedded model, offline
@@ -153,6 +154,8 @@ def config_from_args(args) -> GenerationConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if run_cli(plugins_loaded):  # the parser lists the backends, plugins' too
+        return 2
     args = build_parser().parse_args(argv)
 
     def command() -> int:

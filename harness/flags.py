@@ -119,8 +119,9 @@ def add_judge_flags(p) -> None:
     """The judge's flags, which `score` takes too."""
     p.add_argument(
         "--judge",
-        help="judge model for mt_bench / alpaca_eval: a registry name or any OpenAI-compatible "
-        "model (default: gpt-4 for mt_bench, gpt-4-1106-preview for alpaca_eval)",
+        help="judge model for judged suites: a registry name or any OpenAI-compatible model "
+        "(default: each suite's reference judge: gpt-4 for mt_bench and followbench, "
+        "gpt-4-1106-preview for alpaca_eval, gpt-4-0314 for infobench)",
     )
     p.add_argument("--judge-base-url", help="OpenAI-compatible judge endpoint (e.g. vllm serve)")
     p.add_argument("--judge-model-tag", help="as --model-tag, for the judge's weights")

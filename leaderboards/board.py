@@ -23,10 +23,10 @@ from harness.registry import load_registry
 from harness.store import Run, Store, open_store
 from harness.suites import Suite, check_suites, get_suite
 from leaderboards import stats
-from leaderboards.published import Published, load_published
+from leaderboards.published import Published, load_published, published_models
 from leaderboards.render import Table
 
-GROUP_ORDER = ("ecd", "baseline", "reference", "embedded", "user", "judge")
+GROUP_ORDER = ("ecd", "baseline", "reference", "embedded", "published", "user", "judge")
 PUBLISHED_MARK = "†"
 PARTIAL_MARK = "‡"
 INCOMPARABLE_MARK = "§"
@@ -241,11 +241,13 @@ def collect(
             for p in load_published()
             if p.suite in suites and (not models or p.model in models)
         ]
-    registry = load_registry()
+    registry, others = load_registry(), published_models()
     for e in entries:
         spec = registry.get(e.model)
         if spec is not None:
             e.params_b, e.group, e.meta = spec.params_b, spec.group, spec.meta
+        elif e.model in others:  # known only by its published numbers
+            e.params_b, e.group = others[e.model].params_b, "published"
     return sorted(entries, key=order_key)
 
 
@@ -318,9 +320,12 @@ def suite_table(entries: list[Entry], suite: str) -> Table:
 
 
 def combined_table(entries: list[Entry], suites: list[str] | None = None) -> Table:
-    """One row per model, one score cell per suite (default: each suite with an entry, in
-    registry order); each marked cell's caveat is a note."""
-    suites = [s for s in check_suites(suites) if suites or any(e.suite == s for e in entries)]
+    """One row per model, one score cell per suite (default: each suite something was measured
+    on, in registry order); each marked cell's caveat is a note."""
+    suites = suites or [
+        s for s in check_suites(None) if any(e.suite == s for e in entries if not e.published)
+    ]
+    suites = check_suites(suites)
     models: dict[str, dict[str, Entry]] = {}
     for e in entries:  # a measured number wins over a published one for the same cell
         cell = models.setdefault(e.model, {})

@@ -65,6 +65,30 @@ def _alpaca_rows(csv_path: Path, names: dict[str, str]) -> list[Published]:
     return found
 
 
+@dataclass
+class PublishedModel:
+    """A model known only by its published numbers: its size for the plots, its source's name."""
+
+    params_b: float | None
+    name: str
+
+
+def published_models(yaml_path: Path | None = None) -> dict[str, PublishedModel]:
+    found = {}
+    for key, entry in (_read_yaml(yaml_path).get("published_models") or {}).items():
+        size = entry.get("params_b") if isinstance(entry, dict) else None
+        if (
+            not isinstance(entry, dict)
+            or not isinstance(entry.get("name"), str)
+            or not (size is None or isinstance(size, (int, float)))
+        ):
+            raise HarnessError(
+                f"published_models: {key}: expected {{params_b: number or null, name: text}}"
+            )
+        found[str(key)] = PublishedModel(size, entry["name"])
+    return found
+
+
 def load_published(
     yaml_path: Path | None = None, alpaca_csv: Path | None = None
 ) -> list[Published]:

@@ -18,25 +18,26 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.comparability import digest
 from harness.errors import HarnessError
 from harness.store import Run, Store
+from harness.suites import suite_names
 from harness.validate import check_writable
 from leaderboards.board import (
     IMPORTED_MARK,
     INCOMPARABLE_MARK,
     LEGEND,
     PARTIAL_MARK,
+    PUBLISHED_MARK,
     Entry,
     Mark,
     collect,
-    combined_table,
-    describe,
     fmt,
     order_key,
     suite_of,
-    suite_table,
 )
 from leaderboards.compare import Comparison, compare_runs
+from leaderboards.published import ALPACA_SOURCE
 from leaderboards.render import Table
 from reports import figures, style
 from reports.spec import ReportSpec
@@ -94,8 +95,11 @@ def _ablation(
     base = spec.ablation_base
     if not base:
         return [], None, []
-    deltas, rows, notes, marked = [], [], [], []
-    for suite in spec.suites:
+    deltas, rows, marked, tests = [], [], [], {}
+    sections: dict[int, str] = {}
+    sections_suite: list[str] = []
+    caveats: dict[str, list[str]] = {}  # a pair's caveat -> the deltas it applies to
+    for suite in spec.suites or suite_names():
         if (suite, base) not in measured:
             continue
         for model in spec.ecd:
@@ -109,31 +113,224 @@ def _ablation(
             )
             marks = _pair_marks(*pair, c)
             symbols = "".join(s for s in LEGEND if any(m.symbol == s for m in marks))
+            label = suite_of(suite).headline.label
             digits = suite_of(suite).headline.digits
+            if not rows or sections_suite[-1:] != [suite]:
+                sections[len(rows)] = label
+                sections_suite.append(suite)
+            tests.setdefault(label, (c.result.test, d["alpha"]))
             rows.append(
                 [
                     model,
-                    suite_of(suite).headline.label,
                     str(d["n"]),
                     f"{d['delta']:+.{digits}f}{symbols}",
                     f"[{d['ci_low']:+.{digits}f}, {d['ci_high']:+.{digits}f}]",
-                    f"{d['p_value']:.3g}",
-                    c.result.test,
-                    "yes" if d["significant"] else "no",
+                    f"{d['p_value']:.2g}" + ("*" if d["significant"] else ""),
                 ]
             )
+            for m in marks:
+                caveats.setdefault(str(m), []).append(f"{model} ({label})")
             if marks:
-                label = suite_of(suite).headline.label
-                notes.append(f"{model}, {label}: {describe(marks)}")
                 marked.append(f"{model} ({label} {symbols})")
     table = Table(
         f"Ablation: ECD variants minus {base}",
-        ["variant", "suite", "n", "delta", "95% CI", "p", "test", "significant"],
+        ["variant", "n", "Δ", "95% CI", "p"],
         rows,
-        [f"paired by item; bootstrap with {spec.bootstrap} resamples, seed {spec.seed}", *notes],
+        [
+            f"Δ: variant minus {base}, paired by item; 95% CI: bootstrap with "
+            f"{spec.bootstrap} resamples, seed {spec.seed}; p: "
+            + "; ".join(f"{label} {test}" for label, (test, _) in tests.items())
+            + "; * significant at the "
+            + "/".join(dict.fromkeys(f"{alpha:g}" for _, alpha in tests.values()))
+            + " level",
+            *(f"{mark}: {', '.join(deltas)}" for mark, deltas in caveats.items()),
+        ],
         label="tab:ablation",
+        sections=sections,
     )
     return deltas, table if rows else None, marked
+
+
+class _Sources:
+    """A table's footnotes: each published number's source, numbered once, cited as "[n]". The
+    AlpacaEval leaderboard is one source, whichever of its rows a number is from."""
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def cite(self, source: str) -> str:
+        if source.startswith(ALPACA_SOURCE):
+            source = ALPACA_SOURCE
+        if source not in self.items:
+            self.items.append(source)
+        return f"[{self.items.index(source) + 1}]"
+
+
+def _header(label: str, width: int = 10) -> str:
+    """A column title wrapped to lines of about `width` characters, at spaces and after
+    hyphens (narrow columns: a two-column paper)."""
+    lines: list[str] = []
+    for token in re.split(r"(?<=-)|\s+", label):
+        if not token:
+            continue
+        if lines and len(lines[-1]) + len(token) + 1 <= width:
+            lines[-1] += token if lines[-1].endswith("-") else " " + token
+        else:
+            lines.append(token)
+    return "\n".join(lines) or label
+
+
+def _report_cell(e: Entry, sources: _Sources, ci: bool) -> str:
+    """A score as the report's tables show it: value, marks (or † and its source's number), and
+    the CI on a second line where `ci`."""
+    d = suite_of(e.suite).headline.digits
+    if e.value is None:
+        return "-"
+    text = fmt(e.value, d) + (PUBLISHED_MARK if e.published else "".join(m.symbol for m in e.marks))
+    if ci and e.low is not None:
+        text += f"\n[{fmt(e.low, d)}, {fmt(e.high, d)}]"
+    return text + (sources.cite(e.source) if e.published else "")
+
+
+def _size(e: Entry) -> str:
+    return f"{e.params_b:g}B" if e.params_b else "-"
+
+
+def _sections(groups: list[str]) -> dict[int, str]:
+    """A heading before each run of rows of one group."""
+    return {i: style.group_heading(g) for i, g in enumerate(groups) if i == 0 or groups[i - 1] != g}
+
+
+def _sampling(sampling: dict | None) -> str:
+    if sampling is None:
+        return "sampling unknown (responses imported)"
+    shown = dict(sampling)
+    temperature = shown.pop("temperature", None)
+    head = ["greedy" if temperature in (0, 0.0) else f"temperature {temperature}"]
+    if temperature is None:
+        head = []
+    return "sampling: " + ", ".join(
+        head
+        + [f"{k.replace('_', ' ')} {v}" for k, v in shown.items() if v not in (None, [], {}, "")]
+    )
+
+
+def settings(run: Run) -> str:
+    """A run's experimental settings, from its stored comparability key: suite version, data
+    version (hash, items scored of items loaded), sampling, judge and scoring options."""
+    key = run.comparability or {}
+    if not key:
+        return f"settings unknown (run {run.id} predates comparability keys)"
+    judge = key.get("judge")
+    parts = [
+        f"{key['suite']} v{key['suite_version']}",
+        f"data {key['data_sha'][:8]} ({key['n_items']} of {key['n_data']} items)",
+        _sampling(key.get("sampling")),
+        "judge: " + (", ".join(f"{k} {v}" for k, v in judge.items()) if judge else "none"),
+    ]
+    if key.get("options"):
+        parts.append("options: " + ", ".join(f"{k} {v}" for k, v in key["options"].items()))
+    return "; ".join(parts)
+
+
+def provenance(entries: list[Entry]) -> list[str]:
+    """Where the numbers come from: measured runs grouped by their settings (one line per
+    distinct comparability key, naming each model's run id)."""
+    groups: dict[str, list[Entry]] = {}
+    for e in entries:
+        if not e.published and e.run is not None:
+            groups.setdefault(digest(e.run.comparability), []).append(e)
+    return [
+        "measured here ("
+        + ", ".join(f"{e.model}: run {e.run.id}" for e in es)
+        + f"): {settings(es[0].run)}"
+        for es in groups.values()
+    ]
+
+
+def _caveats(entries: list[Entry], name) -> list[str]:
+    """Each caveat once, with the numbers it applies to: "‡ partial: 6 of 541 items: a, b"."""
+    by_mark: dict[str, list[str]] = {}
+    for e in entries:
+        for m in e.marks:
+            by_mark.setdefault(str(m), []).append(name(e))
+    return [f"{mark}: {', '.join(dict.fromkeys(names))}" for mark, names in by_mark.items()]
+
+
+def _leaderboard_table(entries: list[Entry], suites: list[str]) -> Table:
+    """One row per model, one headline score per suite, rows grouped (ECD, baselines, ...);
+    published numbers cite their source as a numbered note; CIs are in the per-suite tables."""
+    models: dict[str, dict[str, Entry]] = {}
+    for e in entries:  # a measured number wins over a published one for the same cell
+        cell = models.setdefault(e.model, {})
+        if e.suite not in cell or (cell[e.suite].published and not e.published):
+            cell[e.suite] = e
+    sources = _Sources()
+    rows, groups = [], []
+    for model, cells in models.items():  # entries arrive sorted by group, then score
+        first = next(iter(cells.values()))
+        groups.append(first.group)
+        rows.append(
+            [model, _size(first)]
+            + [_report_cell(cells[s], sources, ci=False) if s in cells else "-" for s in suites]
+        )
+    shown = [cells[s] for cells in models.values() for s in suites if s in cells]
+    caveats = _caveats(shown, lambda e: f"{e.model} ({suite_of(e.suite).headline.label})")
+    units = "; ".join(
+        f"{suite_of(s).headline.label} in {suite_of(s).headline.unit}" for s in suites
+    )
+    return Table(
+        "Leaderboard",
+        ["model", "size", *(_header(suite_of(s).headline.label) for s in suites)],
+        rows,
+        [
+            f"{units}. {PUBLISHED_MARK} published number, not measured here (source numbered "
+            "below); 95% CIs and run settings are in each suite's table",
+            *caveats,
+        ],
+        label="tab:leaderboard",
+        footnotes=sources.items,
+        sections=_sections(groups),
+    )
+
+
+def _suite_report_table(entries: list[Entry], suite: str) -> Table:
+    """A suite's table in the report: the suite's own metric labels, rows grouped, sources as
+    numbered notes, and the settings and run of every measured number in the notes."""
+    info = suite_of(suite)
+    entries = [e for e in entries if e.suite == suite]
+    sources = _Sources()
+    rows = [
+        [
+            e.model,
+            _report_cell(e, sources, ci=True),
+            *(fmt(e.metrics.get(m.key), m.digits) for m in info.columns),
+            str(e.n) if e.n is not None else "-",
+        ]
+        for e in entries
+    ]
+    used = {m.symbol for e in entries for m in e.marks}
+    return Table(
+        f"{info.headline.label} ({info.headline.unit})",
+        [
+            "model",
+            _header(info.headline.label) + "\n[95% CI]",
+            *(_header(m.label) for m in info.columns),
+            "n",
+        ],
+        rows,
+        [
+            f"{PUBLISHED_MARK} published number (not measured here; source numbered below), CI "
+            "from its standard error where given; measured numbers: 95% percentile bootstrap CI "
+            "over the n items scored",
+            *(f"{symbol} {text}" for symbol, text in LEGEND.items() if symbol in used),
+            *_caveats(entries, lambda e: e.model),
+            *provenance(entries),
+        ],
+        label=f"tab:{suite}",
+        footnotes=sources.items,
+        sections=_sections([e.group for e in entries]),
+    )
 
 
 def _examples(spec: ReportSpec, store: Store, measured: Measured) -> list[dict]:
@@ -181,7 +378,7 @@ def _stated(e: Entry, digits: int) -> str:
 def _headline(spec: ReportSpec, entries: list[Entry]) -> list[str]:
     """One sentence per suite: best ECD model vs best baseline and best reference."""
     lines = []
-    for suite in spec.suites:
+    for suite in spec.suites or suite_names():
         ours = _best(entries, suite, spec.ecd)
         if ours is None:
             continue
@@ -222,6 +419,7 @@ th:first-child,td:first-child{text-align:left}
 thead th{border-bottom:2px solid #333}
 .note{font-size:0.85em;color:#444}
 .wide{overflow-x:auto}
+tr.section th{text-align:left;font-style:italic;font-weight:500;border-bottom:1px solid #999}
 figure{margin:1.5em 0}
 figure img{max-width:100%;border:1px solid #eee}
 pre{white-space:pre-wrap;word-wrap:break-word;background:#f6f6f6;padding:0.6em;font-size:0.85em}
@@ -312,7 +510,13 @@ def build_report(spec: ReportSpec, store: Store, out: Path) -> Report:
     """Render every artefact of the report into `out` (created if needed)."""
     check_writable(out, "--out")
     entries = collect(
-        store, spec.suites, spec.models, spec.runs, spec.published, spec.bootstrap, spec.seed
+        store,
+        spec.suites or suite_names(),
+        spec.models,
+        spec.runs,
+        spec.published,
+        spec.bootstrap,
+        spec.seed,
     )
     roles = {m: "baseline" for m in spec.baselines}
     roles.update({m: "reference" for m in spec.references})
@@ -336,11 +540,16 @@ def build_report(spec: ReportSpec, store: Store, out: Path) -> Report:
             f"table ({INCOMPARABLE_MARK}) or imported ({IMPORTED_MARK}): each table's notes say "
             "which and why"
         )
-    suites_with_data = [s for s in spec.suites if any(e.suite == s for e in entries)]
-    tables = {"leaderboard": combined_table(entries, suites_with_data)}
-    for suite in spec.suites:
-        if any(e.suite == suite for e in entries):
-            tables[suite] = suite_table(entries, suite)
+    # the suites listed, else those something was measured on (published numbers alone make a
+    # column or a figure only where the spec asks for the suite)
+    suites_with_data = [
+        s
+        for s in spec.suites or suite_names()
+        if any(e.suite == s and (spec.suites or not e.published) for e in entries)
+    ]
+    tables = {"leaderboard": _leaderboard_table(entries, suites_with_data)}
+    for suite in suites_with_data:
+        tables[suite] = _suite_report_table(entries, suite)
     deltas, ablation, marked_deltas = _ablation(spec, store, chosen)
     if ablation is not None:
         tables["ablation"] = ablation
@@ -367,8 +576,9 @@ def build_report(spec: ReportSpec, store: Store, out: Path) -> Report:
             "score_vs_params": (
                 figures.scaling_figure(entries, suites_with_data),
                 _caption(
-                    "Score vs parameter count per suite (filled: measured, 95% bootstrap CI; "
-                    "hollow: published)",
+                    "Score vs parameter count per suite (filled: measured here, 95% bootstrap "
+                    "CI; hollow: published, sources in the tables; models of the same size are "
+                    "spread slightly sideways)",
                     _marked([e for e in entries if e.params_b]),
                 ),
             )
@@ -376,7 +586,8 @@ def build_report(spec: ReportSpec, store: Store, out: Path) -> Report:
         if categories:
             figs["ifeval_categories"] = (
                 figures.category_figure(categories),
-                "IFEval instruction-level strict accuracy per instruction category",
+                "IFEval instruction-level strict accuracy per instruction category "
+                "(a bar at 0% is labelled 0)",
             )
         else:
             report.notes.append("no IFEval runs for the category figure's models")
@@ -384,7 +595,8 @@ def build_report(spec: ReportSpec, store: Store, out: Path) -> Report:
             figs["ablation_deltas"] = (
                 figures.ablation_figure(deltas, spec.ablation_base),
                 _caption(
-                    f"ECD variants minus {spec.ablation_base} (paired bootstrap 95% CI)",
+                    f"ECD variants minus {spec.ablation_base} (paired bootstrap 95% CI; filled: "
+                    "significant, hollow: not)",
                     marked_deltas,
                 ),
             )
@@ -393,7 +605,7 @@ def build_report(spec: ReportSpec, store: Store, out: Path) -> Report:
         if round_points:
             figs["score_vs_rounds"] = (
                 figures.rounds_figure(
-                    {s: round_points[s] for s in spec.suites if s in round_points}
+                    {s: round_points[s] for s in suites_with_data if s in round_points}
                 ),
                 _caption(
                     "Score vs number of evolution rounds (ECD variants, 95% bootstrap CI)",

@@ -6,7 +6,7 @@ Example:
     ecd: [ecd-sft, ecd-sft-dpo]            # the ECD variants, in ablation order
     references: [llama-2-70b-chat, tulu-2-dpo-70b]
     ablation_base: mistral-7b-instruct-v0.2 # deltas are ECD variant minus this (default: 1st baseline)
-    suites: [ifeval, mt_bench, alpaca_eval] # default: all three
+    suites: [ifeval, mt_bench]        # default: every suite a listed model was measured on
     category_models: [mistral-7b-instruct-v0.2, ecd-sft-dpo]  # IFEval per-category figure
     rounds: {ecd-r1: 1, ecd-r2: 2}          # default: each ECD model's registry meta.rounds
     runs: [20260101-120000-abcd1234]        # chosen run ids (default: latest per model and suite)
@@ -23,7 +23,7 @@ from pathlib import Path
 
 from harness.data import parse_yaml, read_text
 from harness.errors import HarnessError
-from harness.suites import check_suites, suite_names
+from harness.suites import check_suites
 from harness.validate import NON_NEGATIVE, SEED, between, build
 from leaderboards import stats
 
@@ -37,7 +37,7 @@ class ReportSpec:
     references: list[str] = field(default_factory=list)
     title: str = "ECD evaluation report"
     ablation_base: str | None = None
-    suites: list[str] = field(default_factory=suite_names)
+    suites: list[str] | None = None  # None: the suites something was measured on
     category_models: list[str] = field(default_factory=list)
     rounds: dict[str, float] = field(default_factory=dict)
     runs: list[str] = field(default_factory=list)
@@ -57,7 +57,7 @@ class ReportSpec:
         if not self.ecd:
             raise HarnessError(f"{origin}: 'ecd' must name at least one ECD model")
         try:
-            check_suites(self.suites)
+            check_suites(self.suites or [])
         except HarnessError as e:
             raise HarnessError(f"{origin}: {e}") from None
         listed = self.baselines + self.ecd + self.references

@@ -203,6 +203,29 @@ def completion(body: dict, reply: str | dict) -> dict:
     }
 
 
+def served_run(server: OpenAIServer, suite: str, store, *extra: str) -> list[str]:
+    """`harness run` arguments for a suite whose model and judge are both this server's."""
+    return [
+        "run",
+        "--suite",
+        suite,
+        "--model",
+        "loop/back",
+        "--backend",
+        "openai",
+        "--base-url",
+        server.base_url,
+        "--judge",
+        "judge/x",
+        "--judge-base-url",
+        server.base_url,
+        "--store",
+        str(store),
+        "--quiet",
+        *extra,
+    ]
+
+
 FAST = dict(backoff=0.01, timeout=0.5, max_retries=8)  # client settings for fault-injection tests
 
 

@@ -308,7 +308,7 @@ def recipe(tmp: Path, spoil: dict[str, str | bytes] | None = None, **changes) ->
         ({"register": {"sampling": 3}}, "register.sampling: expected a mapping, got 3"),
         (
             {"register": {"sampling": {"max_new_tokens": -1}}},
-            "register.sampling.max_new_tokens: expected int > 0, got -1",
+            "register.sampling.max_new_tokens: expected int > 0 or null, got -1",
         ),
         (
             {"register": {"sampling": {"temperature": float("nan")}}},
@@ -500,7 +500,7 @@ M = "models:\n  m:\n    source: org/m\n"
         (M + "    sampling: 3\n", "model 'm': sampling: expected a mapping, got 3"),
         (
             M + "    sampling: {max_new_tokens: -1}\n",
-            "model 'm': sampling.max_new_tokens: expected int > 0, got -1",
+            "model 'm': sampling.max_new_tokens: expected int > 0 or null, got -1",
         ),
         (
             M + "    sampling: {temperature: .nan}\n",

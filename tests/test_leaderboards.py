@@ -313,15 +313,25 @@ def test_show_errors_are_one_line(tmp_path, capsys):
 
 
 def test_published_data_carries_sources(tmp_path, data_dir):
-    from leaderboards.published import load_published
+    from leaderboards.published import load_published, published_models
 
     csv_path = data_dir / "alpaca_eval" / "weighted_alpaca_eval_gpt4_turbo_leaderboard.csv"
     entries = load_published(alpaca_csv=csv_path)
     assert entries and all(e.source for e in entries)
-    names = set(load_registry())
-    assert all(e.model in names for e in entries)  # every published row maps to a registry model
+    names = set(load_registry()) | set(published_models())
+    assert all(e.model in names for e in entries)  # every row maps to a registry or listed model
+    by_cell = {(e.model, e.suite): e.metrics for e in entries}
+    # Conifer's IFEval column is prompt-level loose: it never fills the strict headline
+    assert by_cell[("conifer-7b-dpo", "ifeval")] == {"prompt_level_loose_acc": 52.3}
+    assert by_cell[("llama-2-70b-chat", "followbench")]["hsr_avg"] == 47.5
+    assert by_cell[("o3", "ifbench")] == {"prompt_level_loose_acc": 70.4}
     mt = {e.model: e.metrics["mt_bench_score"] for e in entries if e.suite == "mt_bench"}
-    assert mt == {"zephyr-7b-beta": 7.34, "llama-2-70b-chat": 6.86, "tulu-2-dpo-70b": 7.89}
+    assert {m: mt[m] for m in ("zephyr-7b-beta", "llama-2-70b-chat", "tulu-2-dpo-70b")} == {
+        "zephyr-7b-beta": 7.34,
+        "llama-2-70b-chat": 6.86,
+        "tulu-2-dpo-70b": 7.89,
+    }
+    assert mt["conifer-7b-dpo"] == 7.25  # Conifer's table
     bad = tmp_path / "bad.yaml"
     bad.write_text("scores:\n  - {model: x, suite: ifeval, metric: m, value: 1}\n")
     with pytest.raises(HarnessError, match="lacks source"):

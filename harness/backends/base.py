@@ -52,6 +52,7 @@ class Completion:
 # USD per million tokens (prompt, completion): OpenAI list prices; unknown models have no cost.
 PRICES = {
     "gpt-4": (30.0, 60.0),
+    "gpt-4-0314": (30.0, 60.0),
     "gpt-4-0613": (30.0, 60.0),
     "gpt-4-1106-preview": (10.0, 30.0),
     "gpt-4-0125-preview": (10.0, 30.0),

@@ -30,6 +30,9 @@ SUITES: dict[str, str | type[Suite]] = {  # in the order `--suite all` runs them
     "ifeval": "harness.suites.ifeval:IFEval",
     "mt_bench": "harness.suites.mt_bench:MTBench",
     "alpaca_eval": "harness.suites.alpaca_eval:AlpacaEval",
+    "followbench": "harness.suites.followbench:FollowBench",
+    "infobench": "harness.suites.infobench:InFoBench",
+    "ifbench": "harness.suites.ifbench:IFBench",
 }
 
 

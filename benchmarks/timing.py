@@ -1,0 +1,16 @@
+"""What the benchmark scripts share: best-of-N wall time (the least disturbed run on a shared
+machine; each script prints the load average beside it)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+
+def best_of(repeat: int, fn: Callable[[], object]) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
