@@ -35,6 +35,130 @@ def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
     return (text[: min(cuts)], True) if cuts else (text, False)
 
 
+_SLAB = None
+
+
+def _slab_layer():
+    """A DynamicLayer that keeps its keys and values in buffers with room for `ROOM` more
+    tokens, so a decode step writes in place (DynamicLayer concatenates, copying the whole cache
+    every step: half of a step's time at 32 rows of 500 tokens on a CPU)."""
+    global _SLAB
+    if _SLAB is not None:
+        return _SLAB
+    from transformers.cache_utils import DynamicLayer
+
+    class SlabLayer(DynamicLayer):
+        ROOM = 64
+
+        def __init__(self, keys, values):
+            super().__init__()
+            self.is_initialized, self.device = True, keys.device
+            self._buffers(keys, values)
+
+        def _buffers(self, keys, values) -> None:
+            batch, heads, length, dim = keys.shape
+            self._k = keys.new_empty(batch, heads, length + self.ROOM, dim)
+            self._v = values.new_empty(batch, values.shape[1], length + self.ROOM, values.shape[3])
+            self._k[:, :, :length], self._v[:, :, :length] = keys, values
+            self.keys, self.values = self._k[:, :, :length], self._v[:, :, :length]
+
+        def update(self, key_states, value_states, *args, **kwargs):
+            length, add = self.keys.shape[-2], key_states.shape[-2]
+            if length + add > self._k.shape[-2]:
+                self._buffers(self.keys, self.values)
+            self._k[:, :, length : length + add] = key_states
+            self._v[:, :, length : length + add] = value_states
+            self.keys = self._k[:, :, : length + add]
+            self.values = self._v[:, :, : length + add]
+            return self.keys, self.values
+
+        def keep(self, rows, drop_left: int) -> None:
+            """Keep only these batch rows, and drop the first `drop_left` positions."""
+            length = self.keys.shape[-2] - drop_left
+            self._k, self._v = self._k[rows, :, drop_left:], self._v[rows, :, drop_left:]
+            self.keys, self.values = self._k[:, :, :length], self._v[:, :, :length]
+
+        def batch_select_indices(self, indices) -> None:
+            self.keep(indices, 0)
+
+    _SLAB = SlabLayer
+    return SlabLayer
+
+
+RAGGED = "harness_ragged_sdpa"
+RAGGED_CHUNK = 16  # rows per attention call
+
+
+def _ragged_attention() -> str:
+    """Register (once) sdpa that, for one new token per row, runs attention in chunks of
+    `RAGGED_CHUNK` rows over only the columns some row of the chunk still uses: rows that joined
+    the continuous batch late are left-padded to the longest, and padding would otherwise be read
+    (the KV cache read is half of a decode step at 64 rows). Masked columns add exactly zero, so
+    this drops only work. Anything else (prefill, no mask) is plain sdpa."""
+    from transformers import AttentionInterface
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+    if RAGGED in AttentionInterface._global_mapping:
+        return RAGGED
+
+    def ragged(module, query, key, value, attention_mask, **kwargs):
+        batch = query.shape[0]
+        if (
+            query.shape[2] != 1
+            or attention_mask is None
+            or attention_mask.dtype.is_floating_point
+            or attention_mask.shape[0] != batch
+            or batch <= RAGGED_CHUNK
+        ):
+            return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
+        used = attention_mask[:, 0, 0, :].float().argmax(dim=-1).tolist()  # first column per row
+        outs = []
+        for lo in range(0, batch, RAGGED_CHUNK):
+            hi, first = min(batch, lo + RAGGED_CHUNK), min(used[lo : lo + RAGGED_CHUNK])
+            outs.append(
+                sdpa_attention_forward(
+                    module,
+                    query[lo:hi],
+                    key[lo:hi, :, first:],
+                    value[lo:hi, :, first:],
+                    attention_mask[lo:hi, :, :, first:],
+                    **kwargs,
+                )[0]
+            )
+        import torch
+
+        return torch.cat(outs), None
+
+    AttentionInterface.register(RAGGED, ragged)
+    AttentionMaskInterface.register(RAGGED, sdpa_mask)
+    return RAGGED
+
+
+class _Row:
+    """One sequence of the continuous batch: which conversation, its tokens so far."""
+
+    __slots__ = ("index", "prompt_tokens", "limit", "ids")
+
+    def __init__(self, index: int, prompt_tokens: int, limit: int):
+        self.index, self.prompt_tokens, self.limit = index, prompt_tokens, limit
+        self.ids: list[int] = []
+
+    @property
+    def position(self) -> int:
+        """Position of the newest token, the next input."""
+        return self.prompt_tokens + len(self.ids) - 1
+
+    def done_with(self, token: int, eos: set[int], stop: Sequence[str], tokenizer) -> bool:
+        """Add the newest token; whether the sequence has ended (EOS, stop string or length)."""
+        self.ids.append(token)
+        if token in eos or len(self.ids) >= self.limit:
+            return True
+        return bool(stop) and any(
+            s in tokenizer.decode(self.ids, skip_special_tokens=True) for s in stop
+        )
+
+
 class HFBackend(Backend):
     name = "hf"
 
@@ -58,6 +182,7 @@ class HFBackend(Backend):
         )
         self.model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype, **kwargs)
         self.model.to(self.device).eval()
+        self._continuous: bool | None = None
 
     def generate(
         self,
@@ -77,8 +202,10 @@ class HFBackend(Backend):
         on_result: OnResult | None,
     ) -> list[Completion]:
         prompts = [render_prompt(self.tokenizer, self.spec, c) for c in conversations]
-        lengths = [len(self.tokenizer(p, add_special_tokens=False).input_ids) for p in prompts]
-        order = sorted(range(len(prompts)), key=lambda i: -lengths[i])  # similar lengths batch well
+        tokens = [self.tokenizer(p, add_special_tokens=False).input_ids for p in prompts]
+        order = sorted(
+            range(len(prompts)), key=lambda i: -len(tokens[i])
+        )  # similar lengths together
         results: list[Completion | None] = [None] * len(prompts)
 
         def report(i: int, completion: Completion) -> None:
@@ -86,12 +213,194 @@ class HFBackend(Backend):
             if on_result:
                 on_result(i, completion)
 
-        for start in range(0, len(order), self.batch_size):
-            batch = order[start : start + self.batch_size]
-            self._generate_batch(
-                [prompts[i] for i in batch], params, lambda j, c, b=batch: report(b[j], c)
-            )
+        if params.temperature <= 0 and self._continuous_ok():
+            self._generate_continuous([(i, tokens[i]) for i in order], params, report)
+        else:
+            self._generate_static([prompts[i] for i in order], order, params, report)
         return results  # type: ignore[return-value]
+
+    def _generate_static(
+        self, prompts: list[str], ids: list[int], params: SamplingParams, report: OnResult
+    ) -> None:
+        """Static batches of `batch_size` through `model.generate` (sampling, and models the
+        continuous path does not handle): each batch runs until its longest row ends."""
+        for start in range(0, len(prompts), self.batch_size):
+            batch = ids[start : start + self.batch_size]
+            self._generate_batch(
+                prompts[start : start + self.batch_size],
+                params,
+                lambda j, c, b=batch: report(b[j], c),
+            )
+
+    def _continuous_ok(self) -> bool:
+        """Whether greedy decoding here is plain argmax over a full-attention DynamicCache, which
+        the continuous path reproduces: no logits processors from the generation config, no
+        sliding-window or other special cache layers, a forward that takes `cache`."""
+        import inspect
+
+        from transformers import DynamicCache
+        from transformers.cache_utils import DynamicLayer
+
+        if self._continuous is None:
+            gc, config = self.model.generation_config, self.model.config
+            processors = (
+                (gc.repetition_penalty or 1.0) != 1.0
+                or gc.no_repeat_ngram_size
+                or gc.bad_words_ids
+                or gc.min_length
+                or gc.min_new_tokens
+                or gc.forced_bos_token_id is not None
+                or gc.forced_eos_token_id is not None
+                or gc.suppress_tokens
+                or gc.begin_suppress_tokens
+                or gc.sequence_bias
+                or gc.exponential_decay_length_penalty
+                or getattr(gc, "guidance_scale", None) not in (None, 1.0)
+                or getattr(gc, "watermarking_config", None)
+                or (gc.num_beams or 1) > 1
+            )
+            layers = DynamicCache(config=config).layers
+            self._continuous = bool(
+                not processors
+                and not getattr(config, "is_encoder_decoder", False)
+                and all(type(layer) is DynamicLayer for layer in layers)
+                and "cache" in inspect.signature(self.model.forward).parameters
+            )
+        return self._continuous
+
+    def _generate_continuous(
+        self, prompts: list[tuple[int, list[int]]], params: SamplingParams, report: OnResult
+    ) -> None:
+        """Greedy decoding with continuous batching: up to `batch_size` rows decode together;
+        a row leaves the batch (and is reported) the step it ends, by EOS, stop string or length,
+        and the next prompt is prefilled and joins in its place. Rows are left-padded in one
+        KV cache; columns no remaining row uses are trimmed, and attention skips each chunk of
+        rows' padding (`_ragged_attention`)."""
+        plain = self.model.config._attn_implementation == "sdpa"
+        if plain:
+            self.model.set_attn_implementation(_ragged_attention())
+        try:
+            self._continuous_loop(prompts, params, report)
+        finally:
+            if plain:
+                self.model.set_attn_implementation("sdpa")
+
+    def _continuous_loop(
+        self, prompts: list[tuple[int, list[int]]], params: SamplingParams, report: OnResult
+    ) -> None:
+        import torch
+
+        eos = self._eos_ids()
+        context = getattr(self.model.config, "max_position_embeddings", None) or 2048
+        pending = list(reversed(prompts))  # pop() takes the next one
+        rows: list[_Row] = []
+        cache = mask = None  # KV cache [B, H, T, D] and attention mask [B, T] of `rows`
+        last = torch.empty(0, dtype=torch.long, device=self.device)  # next input token per row
+
+        while pending or rows:
+            free = self.batch_size - len(rows)
+            if pending and free > 0:
+                group = [pending.pop() for _ in range(min(free, len(pending)))]
+                new_cache, new_mask, first = self._prefill([t for _, t in group])
+                new_rows = [
+                    _Row(
+                        i,
+                        len(t),
+                        params.max_new_tokens or max(1, context - len(t)),
+                    )
+                    for i, t in group
+                ]
+                cache, mask = self._join(cache, mask, new_cache, new_mask)
+                fresh = len(rows)
+                rows += new_rows
+                last = torch.cat([last, first])
+            else:
+                step_mask = torch.cat([mask, mask.new_ones(len(rows), 1)], dim=1)
+                positions = torch.tensor([[r.position] for r in rows], device=self.device)
+                logits = self.model(
+                    input_ids=last[:, None],
+                    attention_mask=step_mask,
+                    position_ids=positions,
+                    cache=cache,
+                    use_cache=True,
+                    logits_to_keep=1,
+                ).logits
+                mask = step_mask
+                last = logits[:, -1].float().argmax(dim=-1)
+                fresh = 0
+            # `last` holds each row's newest token: the first for rows just prefilled (from
+            # `fresh` on), else this step's for every row
+            tokens = last.tolist()
+            keep = list(range(fresh))
+            for j in range(fresh, len(rows)):
+                row = rows[j]
+                if row.done_with(tokens[j], eos, params.stop, self.tokenizer):
+                    report(row.index, self._completion(row.ids, row.prompt_tokens, params, eos))
+                else:
+                    keep.append(j)
+            if len(keep) < len(rows):
+                rows = [rows[j] for j in keep]
+                index = torch.tensor(keep, dtype=torch.long, device=self.device)
+                last = last[index]
+                if rows:
+                    mask = mask[index]
+                    used = int(mask.any(dim=0).float().argmax())  # first column still in use
+                    mask = mask[:, used:]
+                    for layer in cache.layers:
+                        layer.keep(index, used)
+                else:
+                    cache = mask = None
+
+    def _prefill(self, prompts: list[list[int]]):
+        """Run left-padded prompts through the model: their KV cache, attention mask and first
+        greedy token."""
+        import torch
+        from transformers import DynamicCache
+
+        width = max(len(t) for t in prompts)
+        pad = self.tokenizer.pad_token_id
+        ids = torch.tensor([[pad] * (width - len(t)) + t for t in prompts], device=self.device)
+        mask = torch.tensor(
+            [[0] * (width - len(t)) + [1] * len(t) for t in prompts], device=self.device
+        )
+        positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)
+        cache = DynamicCache(config=self.model.config)
+        logits = self.model(
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=positions,
+            cache=cache,
+            use_cache=True,
+            logits_to_keep=1,
+        ).logits
+        return cache, mask, logits[:, -1].float().argmax(dim=-1)
+
+    @staticmethod
+    def _join(cache, mask, new_cache, new_mask):
+        """Stack two left-padded batches (KV cache and attention mask), padding the shorter on the
+        left."""
+        import torch
+        import torch.nn.functional as F
+
+        slab = _slab_layer()
+        if cache is None:
+            new_cache.layers = [slab(layer.keys, layer.values) for layer in new_cache.layers]
+            return new_cache, new_mask
+        old, new = mask.shape[1], new_mask.shape[1]
+        width = max(old, new)
+
+        def stack(a, b):
+            a = F.pad(a, (0, 0, width - old, 0)) if old < width else a
+            b = F.pad(b, (0, 0, width - new, 0)) if new < width else b
+            return torch.cat([a, b])
+
+        cache.layers = [
+            slab(stack(layer.keys, add.keys), stack(layer.values, add.values))
+            for layer, add in zip(cache.layers, new_cache.layers, strict=True)
+        ]
+        mask = F.pad(mask, (width - old, 0)) if old < width else mask
+        new_mask = F.pad(new_mask, (width - new, 0)) if new < width else new_mask
+        return cache, torch.cat([mask, new_mask])
 
     def _generate_batch(self, prompts: list[str], params: SamplingParams, report: OnResult) -> None:
         """Generate a batch; `report(j, completion)` for row j as soon as it ends with EOS (so
@@ -172,7 +481,14 @@ register(
         HFBackend,
         lambda spec, tag, options: weights_identity("hf", spec, tag),
         (
-            Option("batch_size", int, 16, "hf backend batch size", "--batch-size", POSITIVE),
+            Option(
+                "batch_size",
+                int,
+                64,
+                "hf backend batch size (rows decoded together)",
+                "--batch-size",
+                POSITIVE,
+            ),
             Option("device", str, None, "hf backend device (default: cuda if available, else cpu)"),
             Option("dtype", str, "auto", "hf backend torch dtype (auto: bf16 on GPU, else fp32)"),
         ),
