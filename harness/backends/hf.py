@@ -1,4 +1,9 @@
-"""transformers backend: batched greedy/sampled generation with left padding, CPU or GPU.
+"""transformers backend: batched generation with left padding, CPU or GPU.
+
+Greedy decoding uses continuous batching (`_generate_continuous`): up to `batch_size` rows decode
+together and a finished row's place goes to the next prompt at once, so no step is spent on
+padding or on rows that have ended. Sampling, and models whose greedy decoding is more than an
+argmax over a plain KV cache, use static length-sorted batches through `model.generate`.
 
 torch and transformers are imported when the backend is built, so finding the backend is cheap."""
 
@@ -83,56 +88,6 @@ def _slab_layer():
 
     _SLAB = SlabLayer
     return SlabLayer
-
-
-RAGGED = "harness_ragged_sdpa"
-RAGGED_CHUNK = 16  # rows per attention call
-
-
-def _ragged_attention() -> str:
-    """Register (once) sdpa that, for one new token per row, runs attention in chunks of
-    `RAGGED_CHUNK` rows over only the columns some row of the chunk still uses: rows that joined
-    the continuous batch late are left-padded to the longest, and padding would otherwise be read
-    (the KV cache read is half of a decode step at 64 rows). Masked columns add exactly zero, so
-    this drops only work. Anything else (prefill, no mask) is plain sdpa."""
-    from transformers import AttentionInterface
-    from transformers.integrations.sdpa_attention import sdpa_attention_forward
-    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
-
-    if RAGGED in AttentionInterface._global_mapping:
-        return RAGGED
-
-    def ragged(module, query, key, value, attention_mask, **kwargs):
-        batch = query.shape[0]
-        if (
-            query.shape[2] != 1
-            or attention_mask is None
-            or attention_mask.dtype.is_floating_point
-            or attention_mask.shape[0] != batch
-            or batch <= RAGGED_CHUNK
-        ):
-            return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
-        used = attention_mask[:, 0, 0, :].float().argmax(dim=-1).tolist()  # first column per row
-        outs = []
-        for lo in range(0, batch, RAGGED_CHUNK):
-            hi, first = min(batch, lo + RAGGED_CHUNK), min(used[lo : lo + RAGGED_CHUNK])
-            outs.append(
-                sdpa_attention_forward(
-                    module,
-                    query[lo:hi],
-                    key[lo:hi, :, first:],
-                    value[lo:hi, :, first:],
-                    attention_mask[lo:hi, :, :, first:],
-                    **kwargs,
-                )[0]
-            )
-        import torch
-
-        return torch.cat(outs), None
-
-    AttentionInterface.register(RAGGED, ragged)
-    AttentionMaskInterface.register(RAGGED, sdpa_mask)
-    return RAGGED
 
 
 class _Row:
@@ -274,20 +229,7 @@ class HFBackend(Backend):
         """Greedy decoding with continuous batching: up to `batch_size` rows decode together;
         a row leaves the batch (and is reported) the step it ends, by EOS, stop string or length,
         and the next prompt is prefilled and joins in its place. Rows are left-padded in one
-        KV cache; columns no remaining row uses are trimmed, and attention skips each chunk of
-        rows' padding (`_ragged_attention`)."""
-        plain = self.model.config._attn_implementation == "sdpa"
-        if plain:
-            self.model.set_attn_implementation(_ragged_attention())
-        try:
-            self._continuous_loop(prompts, params, report)
-        finally:
-            if plain:
-                self.model.set_attn_implementation("sdpa")
-
-    def _continuous_loop(
-        self, prompts: list[tuple[int, list[int]]], params: SamplingParams, report: OnResult
-    ) -> None:
+        KV cache; columns no remaining row uses are trimmed."""
         import torch
 
         eos = self._eos_ids()
