@@ -126,7 +126,7 @@ def test_vllm_options_reach_the_engine(tmp_path, monkeypatch):
     assert (flagged["tensor_parallel_size"], flagged["data_parallel_size"]) == (2, 3)
     assert engine("--gpu-memory-utilization", "0.5")["gpu_memory_utilization"] == 0.5
     # another backend for the same model does not get the vllm entry's options
-    assert resolve_options(spec, "hf", {}) == {"batch_size": 16, "device": None, "dtype": "auto"}
+    assert resolve_options(spec, "hf", {}) == {"batch_size": 64, "device": None, "dtype": "auto"}
 
 
 def test_the_70b_references_are_split_over_gpus():
