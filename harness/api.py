@@ -51,7 +51,8 @@ class EvalOptions:
     judge_parse_retries: int = 0
     reference_answers: str | None = None
     df_gamed: Path | None = None
-    store: Path | None = None  # None: $ECD_HARNESS_STORE, else $ECD_HARNESS_HOME/store.sqlite
+    # a file or a postgresql:// URL; None: $ECD_HARNESS_STORE, else $ECD_HARNESS_HOME/store.sqlite
+    store: Path | str | None = None
     quiet: bool = False  # no progress bars
     backend_options: dict = field(default_factory=dict)  # e.g. {"tensor_parallel_size": 4}
 
@@ -139,7 +140,7 @@ class _SuiteRun:
             sampling=params.as_dict(),
             limit=options.limit,
             data_source=suite.source,
-            store=str(self.store_path),
+            store=str(self.store.path),  # a URL's password masked
             backend_options=shown,
             judge=judge.model if judge else None,
             options=scoring_options(suite, options),
@@ -173,11 +174,13 @@ class _SuiteRun:
 
 def check_outputs(options: EvalOptions) -> None:
     """Fail before any work when an output can't be written (not after an hour of generation)."""
+    from harness.store import is_url
+
     if options.output:
         check_writable(options.output, "--output", folder=False)
     if options.export:
         check_writable(options.export, "--export")
-    if options.store:
+    if options.store and not is_url(options.store):  # a URL is checked when opened
         check_writable(options.store, "--store", folder=False)
 
 

@@ -17,6 +17,7 @@ from harness.errors import ArgumentParser, HarnessError, run_cli
 from harness.flags import EPILOG, PROG, add_judge_flags, add_run_parser, options_from
 from harness.paths import default_store
 from harness.plugins import plugins_loaded
+from harness.store import store_location
 from harness.suites import suite_names
 from harness.summary import exit_status, show
 
@@ -63,7 +64,7 @@ def _add_score(sub) -> None:
     p.add_argument("--output", type=Path, help="write a results JSON")
     p.add_argument(
         "--store",
-        type=Path,
+        type=store_location,
         help="store for judgments and the run this creates (as for `run`); imported results "
         "appear on leaderboards, marked as imported",
     )

@@ -14,6 +14,7 @@ from pathlib import Path
 from harness.api import EvalOptions
 from harness.backends.table import backend_names, flagged_options
 from harness.errors import ArgumentParser
+from harness.store import store_location
 from harness.suites import suite_names
 from harness.validate import NON_NEGATIVE, Rule, flag_type, positive_int
 
@@ -158,9 +159,10 @@ def add_judge_flags(p) -> None:
 def _add_store_flags(p) -> None:
     p.add_argument(
         "--store",
-        type=Path,
+        type=store_location,
         default=None,
-        help="SQLite store (default: $ECD_HARNESS_STORE or $ECD_HARNESS_HOME/store.sqlite)",
+        help="SQLite store file, or a postgresql://user:pass@host:port/db URL for a store shared "
+        "across machines (default: $ECD_HARNESS_STORE or $ECD_HARNESS_HOME/store.sqlite)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars or table")
 

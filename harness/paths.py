@@ -12,5 +12,9 @@ def home() -> Path:
     return Path(root)
 
 
-def default_store() -> Path:
-    return Path(os.environ.get("ECD_HARNESS_STORE") or home() / "store.sqlite")
+def default_store() -> Path | str:
+    """$ECD_HARNESS_STORE (a file, or a `postgresql://` URL), else the home's store.sqlite."""
+    from harness.store import store_location
+
+    value = os.environ.get("ECD_HARNESS_STORE")
+    return store_location(value) if value else home() / "store.sqlite"

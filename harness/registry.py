@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import tempfile
@@ -16,7 +17,7 @@ from harness.errors import HarnessError
 from harness.paths import home
 from harness.validate import FRACTION, NON_NEGATIVE, POSITIVE, SEED, Rule, build
 
-GROUPS = ("embedded", "baseline", "reference", "ecd", "judge", "user")
+GROUPS = ("embedded", "baseline", "reference", "ecd", "base", "judge", "user")
 _HF_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 # Rules for SamplingParams fields given as registry (or recipe) defaults
 SAMPLING_RULES = {
@@ -143,11 +144,14 @@ def register(spec: ModelSpec) -> Path:
     """Add or replace a user entry (atomic write), so `--model NAME` finds it."""
     path = user_registry_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = yaml.safe_load(path.read_text()) if path.exists() else None
-    data = data or {"models": {}}
-    entry = {k: v for k, v in asdict(spec).items() if k != "name" and v not in (None, {}, "")}
-    data["models"][spec.name] = entry
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as f:
-        yaml.safe_dump(data, f, sort_keys=False)
-    os.replace(f.name, path)
+    # two trainings finishing at once (an experiment's parallel steps) must not drop an entry
+    with open(path.with_name(f".{path.name}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        data = yaml.safe_load(path.read_text()) if path.exists() else None
+        data = data or {"models": {}}
+        entry = {k: v for k, v in asdict(spec).items() if k != "name" and v not in (None, {}, "")}
+        data["models"][spec.name] = entry
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as f:
+            yaml.safe_dump(data, f, sort_keys=False)
+        os.replace(f.name, path)
     return path

@@ -1,8 +1,14 @@
-"""The run store (SQLite): runs, cached generations, judgments and per-item scores.
+"""The run store: runs, cached generations, judgments, per-item scores and experiment nodes.
 
 Every model call is cached under a key of everything that determines its output, so a repeated or
-interrupted run reuses what exists. Writes are single transactions (WAL journal, generous busy
-timeout), so a crash never leaves half a row and two processes can share one store.
+interrupted run reuses what exists. Every write is one transaction that first takes the store's
+write lock, so a crash never leaves half a row and concurrent writers queue instead of failing.
+
+SQLite (a file; WAL journal, generous busy timeout) is the embedded default. A `postgresql://`
+URL opens the same store in PostgreSQL, for runs on several machines that share one. The SQL is
+written once, in `Store`; a backend (`SQLite` here, `harness.store_pg.Postgres`) is only the
+seams: connection and write lock, the store's marker, the float type and the column rows keep
+their order in, listing tables and columns.
 """
 
 from __future__ import annotations
@@ -20,27 +26,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.redact import redact
+from harness.redact import redact, redact_url
 
+# `{real}` and `{seq}`: each backend's float type and insertion-order column (SQLite: the rowid).
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY, suite TEXT NOT NULL, model TEXT NOT NULL, model_fingerprint TEXT,
     config TEXT NOT NULL, status TEXT NOT NULL, metrics TEXT,
-    started_at REAL NOT NULL, finished_at REAL
+    started_at {real} NOT NULL, finished_at {real}{seq}
 );
 CREATE TABLE IF NOT EXISTS generations (
     key TEXT PRIMARY KEY, model_fingerprint TEXT NOT NULL, suite TEXT, request TEXT NOT NULL,
     text TEXT NOT NULL, prompt_tokens INTEGER, completion_tokens INTEGER, finish_reason TEXT,
-    extra TEXT, created_at REAL NOT NULL
+    extra TEXT, created_at {real} NOT NULL
 );
 CREATE TABLE IF NOT EXISTS judgments (
     key TEXT PRIMARY KEY, judge_fingerprint TEXT NOT NULL, request TEXT NOT NULL,
     status TEXT NOT NULL, output TEXT, parsed TEXT, error TEXT,
-    prompt_tokens INTEGER, completion_tokens INTEGER, created_at REAL NOT NULL
+    prompt_tokens INTEGER, completion_tokens INTEGER, created_at {real} NOT NULL
 );
 CREATE TABLE IF NOT EXISTS scores (
-    run_id TEXT NOT NULL REFERENCES runs(id), item_id TEXT NOT NULL, record TEXT NOT NULL,
+    run_id TEXT NOT NULL REFERENCES runs(id), item_id TEXT NOT NULL, record TEXT NOT NULL{seq},
     PRIMARY KEY (run_id, item_id)
+);
+CREATE TABLE IF NOT EXISTS nodes (
+    key TEXT PRIMARY KEY, kind TEXT NOT NULL, record TEXT NOT NULL, created_at {real} NOT NULL
 );
 CREATE INDEX IF NOT EXISTS runs_by_model ON runs(suite, model, finished_at);
 """
@@ -56,10 +66,41 @@ RUN_COLUMNS = {
     "notes": "TEXT",
     "unit": "TEXT",
 }
-# `PRAGMA application_id` marks a file as this harness's store ("ECDH"), so an unrelated SQLite
-# database passed as --store is refused instead of gaining our tables.
+# The columns each write names, the key first (`_insert`): a conflict is on the key.
+COLUMNS = {
+    "generations": (
+        "key",
+        "model_fingerprint",
+        "suite",
+        "request",
+        "text",
+        "prompt_tokens",
+        "completion_tokens",
+        "finish_reason",
+        "extra",
+        "created_at",
+    ),
+    "judgments": (
+        "key",
+        "judge_fingerprint",
+        "request",
+        "status",
+        "output",
+        "parsed",
+        "error",
+        "prompt_tokens",
+        "completion_tokens",
+        "created_at",
+    ),
+    "scores": ("run_id", "item_id", "record"),
+    "nodes": ("key", "kind", "record", "created_at"),
+}
+KEYS = {"generations": 1, "judgments": 1, "scores": 2, "nodes": 1}  # leading key columns
+# The store's marker, "ECDH" (SQLite: `PRAGMA application_id`; PostgreSQL: a `harness_meta` row),
+# so an unrelated database passed as --store is refused instead of gaining our tables.
 APPLICATION_ID = 0x45434448
-TABLES = {"runs", "generations", "judgments", "scores"}
+TABLES = {"runs", "generations", "judgments", "scores", "nodes"}
+URL_SCHEMES = ("postgresql://", "postgres://")
 
 FINISHED = "finished"
 WITH_FAILURES = "finished_with_failures"
@@ -104,50 +145,160 @@ class Run:
         )
 
 
-class Store:
-    """A SQLite store at `path` (created on first use)."""
+def is_url(location: str | Path | None) -> bool:
+    """A PostgreSQL store's URL, as opposed to a SQLite file's path."""
+    return str(location or "").startswith(URL_SCHEMES)
 
-    def __init__(self, path: str | Path, timeout: float = 120.0):
-        self.path = Path(path)
+
+def store_location(text: str) -> str | Path:
+    """`--store`'s value: a URL kept as given (a Path would fold its `//`), else a file path."""
+    return text if is_url(text) else Path(text)
+
+
+def shown(location: str | Path | None) -> str | Path | None:
+    """A store's location fit to print or record: a URL's password masked."""
+    return redact_url(str(location)) if is_url(location) else location
+
+
+class SQLite:
+    """The store's seams in SQLite: the connection and its write lock, the marker, how rows keep
+    their order. `harness.store_pg.Postgres` is the same for PostgreSQL."""
+
+    KIND = "SQLite"  # shown in errors
+    NEW = "file"  # what to pass instead of a foreign database
+    REAL = "REAL"
+    SEQ = ""  # no column: the rowid keeps the order rows were written in
+    ORDER = "rowid"
+    ADOPTS_UNMARKED = True  # stores from before the marker existed gain it when opened
+    ERRORS: tuple[type[BaseException], ...] = (sqlite3.DatabaseError, OSError)
+
+    def __init__(self, location: str | Path, timeout: float):
+        self.path, self.timeout = Path(location), timeout
         if self.path.is_dir():
             raise HarnessError(f"store {self.path} is a directory; pass --store with a file path")
+
+    def connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+        self.db.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
+        return self.db
+
+    def configure(self) -> None:
+        """After the store is claimed: these write to the file."""
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+
+    def mark(self) -> int:
+        """The database's marker: APPLICATION_ID in ours, 0 in one without any."""
+        return self.db.execute("PRAGMA application_id").fetchone()[0]
+
+    def write_mark(self, db, marker: int) -> None:
+        db.execute(f"PRAGMA application_id={marker}")
+
+    def tables(self) -> set[str]:
+        rows = self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        return {r[0] for r in rows if not r[0].startswith("sqlite_")}
+
+    def columns(self, table: str) -> set[str]:
+        return {r[1] for r in self.db.execute(f"PRAGMA table_info({table})")}
+
+    def cannot_open(self, e: BaseException) -> str:
+        return f"cannot open store {self.path}: {e}; pass --store with a writable SQLite file"
+
+    @contextmanager
+    def transaction(self, lock: int) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE takes the write lock up front, so concurrent writers queue, not fail."""
+        self.db.execute("BEGIN IMMEDIATE")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
-            self.db.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def _backend(location: str | Path, timeout: float):
+    """SQLite for a path; for a `postgresql://` URL, PostgreSQL (psycopg is imported only then)."""
+    if not is_url(location):
+        return SQLite(location, timeout)
+    try:
+        from harness.store_pg import Postgres
+    except ImportError as e:
+        if not (e.name or "").startswith("psycopg"):
+            raise
+        raise HarnessError(
+            f"store {shown(location)} is a PostgreSQL URL, which needs psycopg: "
+            "pip install -e .[postgres]"
+        ) from None
+    return Postgres(str(location), timeout)
+
+
+class Store:
+    """The store at `location`: a SQLite file (created on first use), or a database at a
+    `postgresql://` URL. One SQL for both; `self.backend` (`SQLite`, `store_pg.Postgres`) is
+    what differs. `path` is the location as it may be shown: a URL's password masked."""
+
+    def __init__(self, location: str | Path, timeout: float = 120.0):
+        self.backend = b = _backend(location, timeout)
+        self.path = b.path
+        try:
+            self.db = b.connect()
             self._claim()
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
+            b.configure()
             with self.transaction() as db:
                 for statement in filter(str.strip, SCHEMA.split(";")):
-                    db.execute(statement)
-                have = {r[1] for r in db.execute("PRAGMA table_info(runs)")}
+                    db.execute(statement.format(real=b.REAL, seq=b.SEQ))
+                have = b.columns("runs")
                 for column, kind in RUN_COLUMNS.items():
                     if column not in have:
                         db.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
-                db.execute(f"PRAGMA application_id={APPLICATION_ID}")
+                b.write_mark(db, APPLICATION_ID)
             self._mark_interrupted()
-        except (sqlite3.DatabaseError, OSError) as e:
-            raise HarnessError(
-                f"cannot open store {self.path}: {e}; pass --store with a writable SQLite file"
-            ) from None
+        except b.ERRORS as e:
+            raise HarnessError(b.cannot_open(e)) from None
 
     def _claim(self) -> None:
-        """Refuse a database that is not ours: another application's id, or foreign tables."""
-        app_id = self.db.execute("PRAGMA application_id").fetchone()[0]
-        if app_id == APPLICATION_ID:
+        """Refuse a database that is not ours, untouched: another application's marker, or tables
+        of its own and no marker."""
+        mark = self.backend.mark()
+        if mark == APPLICATION_ID:
             return
-        tables = {
-            r[0]
-            for r in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")
-            if not r[0].startswith("sqlite_")
-        }
-        if app_id != 0 or (tables and not ("runs" in tables and tables <= TABLES)):
-            self.db.close()
+        tables = self.backend.tables()
+        ours = self.backend.ADOPTS_UNMARKED and "runs" in tables and tables <= TABLES
+        if mark != 0 or (tables and not ours):
+            self.close()
             raise HarnessError(
-                f"{self.path} is a SQLite database of another application, not a harness store; "
-                "pass --store with a new file or an existing harness store"
+                f"{self.path} is a {self.backend.KIND} database of another application, not a "
+                f"harness store; pass --store with a new {self.backend.NEW} or an existing "
+                "harness store"
             )
+
+    def transaction(self):
+        """A write transaction: it takes the store's write lock first, so concurrent writers
+        (processes, machines) queue instead of failing; all of it lands, or none."""
+        return self.backend.transaction(APPLICATION_ID)
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def _insert(self, db, table: str, rows: Iterable[tuple], replace: bool = False) -> None:
+        """Insert rows of COLUMNS[table]; a key already present is kept, or with `replace`
+        updated. One statement for both backends (an upsert)."""
+        columns = COLUMNS[table]
+        key, rest = columns[: KEYS[table]], columns[KEYS[table] :]
+        conflict = (
+            f"({', '.join(key)}) DO UPDATE SET {', '.join(f'{c}=excluded.{c}' for c in rest)}"
+            if replace
+            else "DO NOTHING"
+        )
+        db.executemany(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({','.join('?' * len(columns))}) "
+            f"ON CONFLICT {conflict}",
+            rows,
+        )
 
     def _mark_interrupted(self) -> None:
         """A run still 'running' whose process on this host is gone was killed: say so."""
@@ -163,20 +314,6 @@ class Store:
                     "UPDATE runs SET status=? WHERE id=? AND status='running'",
                     [(INTERRUPTED, run_id) for run_id in gone],
                 )
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE takes the write lock up front, so concurrent writers queue, not fail."""
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
-
-    def close(self) -> None:
-        self.db.close()
 
     # -- generations -------------------------------------------------------------------------
     def get_generations(self, keys: Iterable[str]) -> dict[str, dict]:
@@ -203,10 +340,10 @@ class Store:
         """Insert generations; a key already present (another process got there first) is kept,
         unless `replace` (a --refresh run regenerates on purpose)."""
         now = time.time()
-        verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
         with self.transaction() as db:
-            db.executemany(
-                f"{verb} INTO generations VALUES (?,?,?,?,?,?,?,?,?,?)",
+            self._insert(
+                db,
+                "generations",
                 [
                     (
                         r["key"],
@@ -222,6 +359,7 @@ class Store:
                     )
                     for r in rows
                 ],
+                replace=replace,
             )
 
     # -- judgments ---------------------------------------------------------------------------
@@ -250,8 +388,9 @@ class Store:
     def put_judgments(self, rows: list[dict]) -> None:
         now = time.time()
         with self.transaction() as db:
-            db.executemany(
-                "INSERT OR REPLACE INTO judgments VALUES (?,?,?,?,?,?,?,?,?,?)",
+            self._insert(
+                db,
+                "judgments",
                 [
                     (
                         r["key"],
@@ -267,6 +406,7 @@ class Store:
                     )
                     for r in rows
                 ],
+                replace=True,
             )
 
     # -- runs and scores ---------------------------------------------------------------------
@@ -321,9 +461,11 @@ class Store:
         else:
             status = WITH_FAILURES if failed else FINISHED
         with self.transaction() as db:
-            db.executemany(
-                "INSERT OR REPLACE INTO scores VALUES (?,?,?)",
+            self._insert(
+                db,
+                "scores",
                 ((run_id, str(r["id"]), json.dumps(r, ensure_ascii=False)) for r in records),
+                replace=True,
             )
             db.execute(
                 "UPDATE runs SET status=?, metrics=?, finished_at=?, n_total=?, n_failed=?, "
@@ -372,7 +514,7 @@ class Store:
         if finished_only:
             sql += f" AND status IN ({','.join('?' * len(DONE))})"
             args += list(DONE)
-        rows = self.db.execute(sql + " ORDER BY started_at, rowid", args).fetchall()
+        rows = self.db.execute(sql + f" ORDER BY started_at, {self.backend.ORDER}", args).fetchall()
         return [
             Run(
                 *r[:4],
@@ -399,7 +541,9 @@ class Store:
         return runs[-1] if runs else None
 
     def scores(self, run_id: str) -> list[dict]:
-        rows = self.db.execute("SELECT record FROM scores WHERE run_id=? ORDER BY rowid", (run_id,))
+        rows = self.db.execute(
+            f"SELECT record FROM scores WHERE run_id=? ORDER BY {self.backend.ORDER}", (run_id,)
+        )
         return [json.loads(r[0]) for r in rows]
 
     def log(self, run_id: str) -> dict:
@@ -420,8 +564,21 @@ class Store:
             "records": self.scores(run_id),
         }
 
+    # -- experiment nodes ----------------------------------------------------------------------
+    def get_node(self, key: str) -> dict | None:
+        """A finished experiment step's record (`experiments`: content-addressed by its inputs)."""
+        row = self.db.execute("SELECT record FROM nodes WHERE key=?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put_node(self, key: str, kind: str, record: dict) -> None:
+        """Mark a step done; the first record for a key wins (two workers may finish the same step)."""
+        with self.transaction() as db:
+            self._insert(
+                db, "nodes", [(key, kind, json.dumps(record, sort_keys=True), time.time())]
+            )
+
     def count(self, table: str) -> int:
-        if table not in ("runs", "generations", "judgments", "scores"):
+        if table not in TABLES:
             raise ValueError(table)
         return self.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
 
@@ -436,9 +593,12 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def open_store(path: str | Path) -> Store:
-    """Open a store, refusing a file that exists but is not a SQLite database (left untouched)."""
-    p = Path(path)
+def open_store(location: str | Path) -> Store:
+    """Open a store: a `postgresql://` URL, or a file, refused when it exists but is not a SQLite
+    database (left untouched)."""
+    if is_url(location):
+        return Store(str(location))
+    p = Path(location)
     if p.is_file() and p.stat().st_size > 0:
         with open(p, "rb") as f:
             if f.read(16) != b"SQLite format 3\x00":

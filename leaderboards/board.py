@@ -20,13 +20,13 @@ from harness.comparability import differences, digest
 from harness.errors import HarnessError
 from harness.paths import default_store
 from harness.registry import load_registry
-from harness.store import Run, Store, open_store
+from harness.store import Run, Store, is_url, open_store, store_location
 from harness.suites import Suite, check_suites, get_suite
 from leaderboards import stats
 from leaderboards.published import Published, load_published, published_models
 from leaderboards.render import Table
 
-GROUP_ORDER = ("ecd", "baseline", "reference", "embedded", "published", "user", "judge")
+GROUP_ORDER = ("ecd", "baseline", "reference", "embedded", "published", "user", "base", "judge")
 PUBLISHED_MARK = "†"
 PARTIAL_MARK = "‡"
 INCOMPARABLE_MARK = "§"
@@ -87,8 +87,8 @@ class Entry:
 
 def open_existing_store(path: str | Path | None) -> Store:
     """The given store or the default one; reading a store that does not exist is an error."""
-    path = Path(path) if path else default_store()
-    if not path.is_file():
+    path = store_location(str(path)) if path else default_store()
+    if not is_url(path) and not path.is_file():
         raise HarnessError(
             f"store {path} not found; pass --store with the store your runs wrote to"
         )

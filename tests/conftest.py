@@ -1,8 +1,11 @@
-"""Shared fixtures: a per-session harness home, the shared benchmark data, a loopback server."""
+"""Shared fixtures: a per-session harness home, the shared benchmark data, a loopback server,
+a PostgreSQL server and a store on each backend."""
 
 from __future__ import annotations
 
 import os
+import uuid
+import warnings
 from pathlib import Path
 
 import pytest
@@ -37,6 +40,42 @@ def embedded_model_dir(harness_home) -> Path:
     from harness.registry import resolve_model
 
     return Path(local_path(resolve_model("smollm2-135m-instruct")))
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory):
+    """A real PostgreSQL server for the session: pgserver's own binaries, listening on a Unix
+    socket in a temporary folder (as root, pgserver runs it as its own `pgserver` user); stopped
+    at the end. Nothing is skipped: a server that cannot start fails its tests, with the reason."""
+    try:
+        with warnings.catch_warnings():  # platformdirs: $XDG_RUNTIME_DIR unset, /tmp used
+            warnings.simplefilter("ignore")
+            import pgserver
+
+            server = pgserver.get_server(tmp_path_factory.mktemp("postgres") / "data", "stop")
+    except Exception as e:
+        pytest.fail(f"PostgreSQL (pgserver) could not start: {type(e).__name__}: {e}")
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def postgres_url(postgres) -> str:
+    """A new, empty database on the session's server, as a store URL."""
+    import psycopg
+
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(postgres.get_uri(), autocommit=True) as db:
+        db.execute(f"CREATE DATABASE {name}")
+    return postgres.get_uri(name)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_at(request, tmp_path):
+    """Where a test's store is, once per backend: a SQLite file, and a new PostgreSQL database."""
+    if request.param == "sqlite":
+        return tmp_path / "store.sqlite"
+    return request.getfixturevalue("postgres_url")
 
 
 def run_module(module: str, *args: str, plugins: str = "", timeout: int = 600):

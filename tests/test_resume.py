@@ -1,8 +1,9 @@
 """Interrupted and concurrent runs of the real CLI on the embedded model.
 
 A run killed with SIGKILL mid-generation and restarted must end with the same results as an
-uninterrupted run, without duplicate rows; two runs sharing one store must both complete.
-Batch size 1 keeps greedy outputs independent of how items are grouped into batches.
+uninterrupted run, without duplicate rows (on each backend, `store_at`: a SQLite file, a
+PostgreSQL database); two runs sharing one store must both complete. Batch size 1 keeps greedy
+outputs independent of how items are grouped into batches.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ import subprocess
 import sys
 import time
 
+import psycopg
 import pytest
+
+from harness.store import is_url
 
 N = 4
 ARGS = [
@@ -41,9 +45,17 @@ def harness(store, output, quiet=False):
     )
 
 
-def count(store, table):
+def query(store, sql, *args):
+    """The rows of `sql` (`?` placeholders), read from the store's file or database directly."""
+    if is_url(store):
+        with psycopg.connect(store) as db:
+            return db.execute(sql.replace("?", "%s"), args).fetchall()
     with sqlite3.connect(store) as db:
-        return db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+        return db.execute(sql, args).fetchall()
+
+
+def count(store, table):
+    return query(store, f"SELECT COUNT(*) FROM {table}")[0][0]
 
 
 def results(path):
@@ -63,15 +75,15 @@ def reference(tmp_path_factory, embedded_model_dir):
     return results(folder / "out.json")
 
 
-def test_killed_run_resumes_without_duplicates(tmp_path, reference):
-    store, out = tmp_path / "store.sqlite", tmp_path / "out.json"
+def test_killed_run_resumes_without_duplicates(store_at, tmp_path, reference):
+    store, out = store_at, tmp_path / "out.json"
     proc = harness(store, out)
     deadline = time.time() + 300
     while time.time() < deadline:
         try:
-            if store.exists() and count(store, "generations") >= 2:
+            if (is_url(store) or store.exists()) and count(store, "generations") >= 2:
                 break
-        except sqlite3.OperationalError:  # the schema is being created
+        except (sqlite3.OperationalError, psycopg.errors.UndefinedTable):  # no schema yet
             pass
         assert proc.poll() is None, proc.communicate()[1]
         time.sleep(0.05)
@@ -87,16 +99,15 @@ def test_killed_run_resumes_without_duplicates(tmp_path, reference):
     assert f"{saved} of {N} found in the store, {N - saved} to generate" in err
     assert results(out) == reference
     assert count(store, "generations") == N
-    with sqlite3.connect(store) as db:
-        statuses = sorted(s for (s,) in db.execute("SELECT status FROM runs"))
-        finished = db.execute("SELECT id FROM runs WHERE status='finished'").fetchone()[0]
-        assert (
-            db.execute("SELECT COUNT(*) FROM scores WHERE run_id=?", (finished,)).fetchone()[0] == N
-        )
+    statuses = sorted(s for (s,) in query(store, "SELECT status FROM runs"))
+    [(finished,)] = query(store, "SELECT id FROM runs WHERE status='finished'")
+    assert query(store, "SELECT COUNT(*) FROM scores WHERE run_id=?", finished) == [(N,)]
     assert statuses == ["finished", "interrupted"]  # the killed run stays visible, never counted
 
 
 def test_two_concurrent_runs_share_one_store(tmp_path, reference):
+    """SQLite only, to keep the suite short: concurrent writers to PostgreSQL are
+    `test_store.test_four_concurrent_writers`, and the kill test runs the CLI on it."""
     store = tmp_path / "store.sqlite"
     procs = [harness(store, tmp_path / f"out{i}.json", quiet=True) for i in range(2)]
     for proc in procs:

@@ -1,11 +1,21 @@
-"""Store: cache keys, idempotent writes, atomic run completion, refusal of non-SQLite files."""
+"""Store: cache keys, idempotent writes, atomic run completion, concurrent writers, refusal of
+what is not a store; on both backends (`store_at`: a SQLite file, a PostgreSQL database)."""
 
 from __future__ import annotations
 
-import pytest
+import json
+import logging
+import subprocess
+import sys
+import time
 
+import psycopg
+import pytest
+from openai_server import OpenAIServer
+
+from harness.cli import main
 from harness.errors import HarnessError
-from harness.store import Store, cache_key, open_store
+from harness.store import TABLES, cache_key, open_store
 
 
 def test_cache_key_is_canonical_and_sensitive():
@@ -15,8 +25,8 @@ def test_cache_key_is_canonical_and_sensitive():
     assert a == b != c
 
 
-def test_generation_written_once(tmp_path):
-    store = Store(tmp_path / "s.sqlite")
+def test_generation_written_once(store_at):
+    store = open_store(store_at)
     row = {"key": "k1", "model_fingerprint": "fp", "request": {"x": 1}, "text": "first"}
     store.put_generations([row])
     store.put_generations([{**row, "text": "second"}])  # another process got there first
@@ -28,11 +38,16 @@ def test_generation_written_once(tmp_path):
             "finish_reason": None,
         }
     }
+    store.put_generations([{**row, "text": "again"}], replace=True)  # --refresh
+    assert store.get_generations(["k1"])["k1"]["text"] == "again"
     assert store.count("generations") == 1
+    store.put_node("n", "step", {"v": 1})
+    store.put_node("n", "step", {"v": 2})  # the first record wins
+    assert store.get_node("n") == {"v": 1} and store.get_node("m") is None
 
 
-def test_failed_transaction_leaves_nothing(tmp_path):
-    store = Store(tmp_path / "s.sqlite")
+def test_failed_transaction_leaves_nothing(store_at):
+    store = open_store(store_at)
     run = store.start_run("ifeval", "m", "fp", {})
     with pytest.raises(TypeError):  # the second record fails after the first was inserted
         store.finish_run(run, {"acc": 1.0}, [{"id": "1"}, {"id": object()}])
@@ -40,13 +55,26 @@ def test_failed_transaction_leaves_nothing(tmp_path):
     assert store.runs(finished_only=False)[0].status == "running"
 
 
-def test_finished_run_round_trip(tmp_path):
-    store = Store(tmp_path / "s.sqlite")
+def test_finished_run_round_trip(store_at):
+    store = open_store(store_at)
     run = store.start_run("ifeval", "m", "fp", {"limit": 2})
-    store.finish_run(run, {"acc": 0.5}, [{"id": "1", "ok": True}, {"id": "2", "ok": False}])
+    store.finish_run(run, {"acc": 0.5}, [{"id": "2", "ok": True}, {"id": "1", "ok": False}])
     latest = store.latest_run("ifeval", "m")
     assert latest.id == run and latest.metrics == {"acc": 0.5} and latest.config == {"limit": 2}
-    assert [r["ok"] for r in store.scores(run)] == [True, False]
+    assert [r["ok"] for r in store.scores(run)] == [True, False]  # in the order written
+    assert abs(latest.finished_at - time.time()) < 60  # a float of full precision
+    assert store.log(run)["over"] == {"total": 0, "failed": 0, "unit": "items"}
+
+
+def test_missing_run_columns_are_added(store_at):
+    store = open_store(store_at)
+    for column in ("unit", "notes"):  # as in a store from before they existed
+        store.db.execute(f"ALTER TABLE runs DROP COLUMN {column}")
+    store.close()
+    store = open_store(store_at)
+    run = store.start_run("ifeval", "m", "fp", {})
+    store.finish_run(run, {"acc": 1.0}, [], notes=["over 0 items"], unit="judgments")
+    assert (store.run(run).notes, store.run(run).unit) == (["over 0 items"], "judgments")
 
 
 def test_refuses_a_file_that_is_not_sqlite(tmp_path):
@@ -55,3 +83,138 @@ def test_refuses_a_file_that_is_not_sqlite(tmp_path):
     with pytest.raises(HarnessError, match="not a SQLite database"):
         open_store(bogus)
     assert bogus.read_text() == "not a database"
+
+
+def python(code: str, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *map(str, args)], stderr=subprocess.PIPE, text=True
+    )
+
+
+WRITER = """
+import sys, time
+from pathlib import Path
+from harness.store import open_store
+where, i, n, go = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4])
+Path(f"{go}.{i}").touch()
+while not go.exists():
+    time.sleep(0.01)
+store = open_store(where)  # four at once on a new store: the schema too
+run = store.start_run("ifeval", f"m{i}", "fp", {})
+for j in range(n):
+    shared = {"key": f"k{j}", "model_fingerprint": "fp", "request": {}, "text": f"w{i}"}
+    own = {**shared, "key": f"w{i}-{j}"}
+    store.put_generations([shared, own])
+    store.put_judgments([{"key": f"j{j}", "judge_fingerprint": "f", "request": {},
+                          "status": "ok", "parsed": i}])
+    store.put_node(f"n{j}", "step", {"by": i})
+store.finish_run(run, {"acc": i}, [{"id": str(j), "by": i} for j in range(n)], n)
+"""
+
+
+def test_four_concurrent_writers(store_at, tmp_path):
+    """Four processes write the same keys and their own into one store at once: every write
+    lands once, none fails or is lost."""
+    n, go = 20, tmp_path / "go"
+    writers = [python(WRITER, store_at, i, n, go) for i in range(4)]
+    deadline = time.time() + 60
+    while not all((tmp_path / f"go.{i}").exists() for i in range(4)) and time.time() < deadline:
+        time.sleep(0.01)
+    go.touch()
+    for writer in writers:
+        assert writer.wait(timeout=120) == 0, writer.stderr.read()
+    store = open_store(store_at)
+    assert store.count("generations") == n + 4 * n and store.count("nodes") == n
+    assert store.count("judgments") == n and store.count("scores") == 4 * n
+    texts = {g["text"] for g in store.get_generations([f"k{j}" for j in range(n)]).values()}
+    assert texts <= {"w0", "w1", "w2", "w3"}
+    runs = store.runs()
+    assert sorted(r.model for r in runs) == ["m0", "m1", "m2", "m3"]
+    for run in runs:
+        assert [r["by"] for r in store.scores(run.id)] == [run.metrics["acc"]] * n
+
+
+def test_a_dead_writers_run_is_marked_interrupted(store_at):
+    """A run whose process on this host is gone is `interrupted` when the store is next opened;
+    one whose process lives stays `running`."""
+    code = "import sys; from harness.store import open_store\n"
+    code += "open_store(sys.argv[1]).start_run('ifeval', 'gone', 'fp', {})"
+    assert python(code, store_at).wait(timeout=60) == 0  # exits with its run unfinished
+    open_store(store_at).start_run("ifeval", "alive", "fp", {})
+    runs = open_store(store_at).runs(finished_only=False)
+    assert {r.model: r.status for r in runs} == {"gone": "interrupted", "alive": "running"}
+
+
+# -- PostgreSQL only -------------------------------------------------------------------------
+def tables(url: str) -> dict[str, list]:
+    """Every table of a database's public schema, with its columns and rows."""
+    with psycopg.connect(url) as db:
+        names = db.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema='public'"
+        ).fetchall()
+        return {
+            name: [
+                [c.name for c in db.execute(f"SELECT * FROM {name}").description],
+                sorted(map(repr, db.execute(f"SELECT * FROM {name}").fetchall())),
+            ]
+            for (name,) in names
+        }
+
+
+def test_a_foreign_postgres_database_is_refused_untouched(postgres_url):
+    with psycopg.connect(postgres_url) as db:  # another application's, with a `runs` of its own
+        db.execute("CREATE TABLE users (name TEXT)")
+        db.execute("CREATE TABLE runs (id TEXT PRIMARY KEY, owner TEXT)")
+        db.execute("INSERT INTO users VALUES ('ada')")
+        db.execute("INSERT INTO runs VALUES ('r1', 'ada')")
+    before = tables(postgres_url)
+    with pytest.raises(HarnessError) as refused:
+        open_store(postgres_url)
+    message = str(refused.value)
+    assert "PostgreSQL database of another application, not a harness store" in message
+    assert "\n" not in message
+    assert tables(postgres_url) == before
+
+
+SECRET = "PgSecret-0451"
+
+
+def test_a_password_in_the_url_is_never_shown(postgres_url, tmp_path, capsys, caplog, monkeypatch):
+    caplog.set_level(logging.DEBUG)
+    dead = f"postgresql://ada:{SECRET}@127.0.0.1:1/runs"  # nothing listens on port 1
+    with pytest.raises(HarnessError) as refused:
+        open_store(dead)
+    message = str(refused.value)
+    assert message.startswith("cannot open store postgresql://ada:***@127.0.0.1:1/runs: ")
+    assert "\n" not in message and SECRET not in message and "password" in message
+
+    url = postgres_url.replace("postgres:@", f"postgres:{SECRET}@")  # the server trusts it
+    assert SECRET not in str(open_store(url).path) and "postgres:***@" in str(open_store(url).path)
+    out = tmp_path / "run.json"
+    with OpenAIServer(lambda body: "a reply") as server:
+        argv = ["run", "--suite", "ifeval", "--model", "org/served", "--backend", "openai"]
+        argv += ["--base-url", server.base_url, "--limit", "2"]
+        assert main([*argv, "--store", url, "--output", str(out)]) == 0
+        monkeypatch.setenv("ECD_HARNESS_STORE", url)
+        assert main(argv) == 0  # the same store, named by $ECD_HARNESS_STORE
+        assert server.calls == 2, "the second run found the first's generations"
+    printed = capsys.readouterr()
+    assert json.loads(out.read_text())["config"]["store"] == str(open_store(url).path)
+    stored = tables(postgres_url)
+    assert len(stored["runs"][1]) == 2 and set(stored) >= TABLES
+    for text in (printed.out, printed.err, out.read_text(), caplog.text, repr(stored)):
+        assert SECRET not in text
+
+
+def test_a_dropped_connection_is_opened_again(postgres_url):
+    """A run waits on its model for hours between writes: a connection the server dropped
+    meanwhile is opened again, and the write lands."""
+    store = open_store(postgres_url)
+    store.put_node("a", "step", {})
+    with psycopg.connect(postgres_url, autocommit=True) as db:
+        db.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE application_name='ecd-harness'"
+        )
+    store.put_node("b", "step", {})
+    assert store.get_node("b") == {} and store.count("nodes") == 2

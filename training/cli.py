@@ -7,6 +7,7 @@ import shlex
 from pathlib import Path
 
 from harness.errors import ArgumentParser, run_cli
+from harness.store import store_location
 from harness.validate import positive_int, safe_name
 
 EPILOG = """examples:
@@ -60,7 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="more `python -m harness run` options for --eval, one string "
         '(e.g. "--judge gpt-4 --batch-size 32")',
     )
-    run.add_argument("--store", type=Path, help="harness store for --eval (default as the harness)")
+    run.add_argument(
+        "--store", type=store_location, help="harness store for --eval (default as the harness)"
+    )
     run.add_argument("--quiet", action="store_true", help="no evaluation table")
     return parser
 
