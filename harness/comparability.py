@@ -40,6 +40,18 @@ def key(
     }
 
 
+# Sampling keys that belong to the model, not to the setting: stop strings are a model's
+# end-of-turn markers (Llama-3's "<|eot_id|>"), part of its chat format like its template.
+MODEL_SPECIFIC = ("stop",)
+
+
+def shared_sampling(sampling: dict | None) -> dict | None:
+    """The sampling settings every compared run must share."""
+    if sampling is None:
+        return None
+    return {k: v for k, v in sampling.items() if k not in MODEL_SPECIFIC}
+
+
 def differences(a: dict | None, b: dict | None) -> list[str]:
     """Why runs with keys `a` and `b` are not comparable (empty when they are)."""
     if not a or not b:
@@ -53,11 +65,12 @@ def differences(a: dict | None, b: dict | None) -> list[str]:
         reasons.append(f"different data ({a['n_data']} vs {b['n_data']} items, other contents)")
     if a["items_sha"] != b["items_sha"]:
         reasons.append(f"different items scored ({a['n_items']} vs {b['n_items']}; --limit?)")
-    if a["sampling"] is None or b["sampling"] is None:
-        if a["sampling"] != b["sampling"]:
+    sa, sb = shared_sampling(a["sampling"]), shared_sampling(b["sampling"])
+    if sa is None or sb is None:
+        if sa != sb:
             reasons.append("sampling settings unknown for imported responses")
-    elif a["sampling"] != b["sampling"]:
-        reasons.append("sampling " + _dict_diff(a["sampling"], b["sampling"]))
+    elif sa != sb:
+        reasons.append("sampling " + _dict_diff(sa, sb))
     if a.get("judge") != b.get("judge"):
         reasons.append("judge " + _dict_diff(a.get("judge") or {}, b.get("judge") or {}))
     if a.get("options") != b.get("options"):

@@ -1,5 +1,5 @@
 """The packages form layers (ARCHITECTURE.md): harness is the base; generation, training and
-leaderboards stand on it; reports on top. Nothing imports a layer above its own, and inside a
+leaderboards stand on it; reports above them, and experiments (which drives them all) on top. Nothing imports a layer above its own, and inside a
 package no module depends on itself round a loop of imports.
 
 The import graph is read from the source with `ast`, nothing is imported. Every import statement
@@ -24,6 +24,7 @@ MAY_IMPORT = {
     "training": {"harness"},
     "leaderboards": {"harness"},
     "reports": {"harness", "leaderboards"},
+    "experiments": {"harness", "generation", "training", "leaderboards", "reports"},
 }
 ENTRY_POINTS = ("cli", "__main__")  # a package's command line: called, never imported, from outside
 # What the layers above may use of harness.suites: the registry, the suite types and the

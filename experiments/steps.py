@@ -1,0 +1,210 @@
+"""What each node does, and when the store says it is done.
+
+Every step goes through the project's own APIs (generation.run, training.runner.train,
+harness.evaluate, leaderboards.board, reports.build), so each has the resume its stage already
+has: cached model calls, checkpoints, staged outputs. A step is marked done in the store only
+after its output is complete; a kill at any point leaves it not done, and the rerun redoes it,
+reusing what its stage kept.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from experiments.dag import Node
+from experiments.spec import ExperimentSpec
+from harness.comparability import differences
+from harness.errors import HarnessError
+from harness.paths import default_store
+from harness.store import DONE, Store
+
+REPORT_FILE = "report.md"
+
+
+def store_location(spec: ExperimentSpec) -> str:
+    return spec.store or str(default_store())
+
+
+def done(spec: ExperimentSpec, node: Node, store: Store, retry_failed: bool = False) -> dict | None:
+    """The node's record if its output is there; None if it must run."""
+    record = store.get_node(node.key)
+    if record is None or node.unknown:
+        return None
+    if node.kind == "generate":
+        ok = (Path(record["out"]) / "stats.json").is_file()
+    elif node.kind == "train":
+        from harness.registry import load_registry
+
+        entry = load_registry().get(node.model)
+        ok = (Path(record["path"]) / "training.json").is_file() and (
+            entry is not None and entry.source == record["path"]
+        )
+    elif node.kind == "evaluate":
+        run = store.run(record["run_id"])
+        ok = run is not None and run.status in DONE and not (retry_failed and run.n_failed)
+    else:
+        ok = Path(record["path"]).exists()
+    return record if ok else None
+
+
+def execute(spec: ExperimentSpec, node: Node, quiet: bool = False) -> dict:
+    """Run one node; returns the record that marks it done."""
+    if node.unknown:
+        raise HarnessError(f"{node.id}: {node.unknown}")
+    print(f"start {node.id}", file=sys.stderr, flush=True)
+    return STEPS[node.kind](spec, node, quiet)
+
+
+def _generate(spec: ExperimentSpec, node: Node, quiet: bool) -> dict:
+    from generation.run import run
+
+    summary = run(spec.generation_config(), progress=not quiet)
+    return {"out": str(spec.data_dir), "counts": summary["counts"]}
+
+
+def _train(spec: ExperimentSpec, node: Node, quiet: bool) -> dict:
+    import yaml
+
+    from training.runner import RunOptions, train
+
+    recipe = spec.out_dir / "recipes" / f"{node.model}.yaml"
+    recipe.parent.mkdir(parents=True, exist_ok=True)
+    tmp = recipe.with_suffix(".tmp")
+    tmp.write_text(yaml.safe_dump(spec.recipe_data(node.model), sort_keys=False))
+    os.replace(tmp, recipe)
+    # one folder per recipe and data: a changed setting trains anew beside the old checkpoint
+    out = spec.out_dir / "models" / node.model / node.key[:12]
+    model = train(recipe, RunOptions(output_dir=out, name=node.model, quiet=quiet))
+    return {"path": model.source, "meta": model.meta}
+
+
+def _evaluate(spec: ExperimentSpec, node: Node, quiet: bool) -> dict:
+    from harness.api import EvalOptions, evaluate
+
+    e = spec.evaluation
+    options = EvalOptions(
+        limit=e.limit,
+        max_new_tokens=e.max_new_tokens,
+        temperature=e.temperature,
+        judge=e.judge,
+        judge_base_url=e.judge_base_url,
+        judge_concurrency=e.judge_concurrency,
+        data_dir=e.data_dir,
+        df_gamed=Path(e.df_gamed) if e.df_gamed else None,
+        store=spec.store,
+        quiet=quiet,
+        backend_options=dict(e.options),
+    )
+    (outcome,) = evaluate(node.model, [node.suite], options)
+    if outcome.status not in DONE:
+        raise HarnessError(f"{node.id}: run {outcome.run_id} {outcome.status}")
+    return {
+        "run_id": outcome.run_id,
+        "status": outcome.status,
+        "failed": outcome.result.failed,
+        "model": node.model,
+        "suite": node.suite,
+    }
+
+
+def run_ids(node: Node, store: Store) -> list[str]:
+    """The evaluation runs a leaderboard or report node reads (its `evals` inputs), checked to
+    share one comparability key per suite."""
+    ids, keys = [], {}
+    for key in node.inputs["evals"]:
+        record = store.get_node(key)
+        if record is None:
+            raise HarnessError(f"{node.id}: an evaluation has not run; run the experiment first")
+        run = store.run(record["run_id"])
+        model, suite = record["model"], record["suite"]
+        first = keys.setdefault(suite, (model, run.comparability))
+        why = differences(first[1], run.comparability)
+        if why:
+            raise HarnessError(
+                f"{suite}: runs of {first[0]} and {model} are not comparable: {'; '.join(why)}"
+            )
+        ids.append(run.id)
+    return ids
+
+
+def _leaderboard(spec: ExperimentSpec, node: Node, quiet: bool) -> dict:
+    from leaderboards.board import collect, combined_table
+
+    store = _store(spec)
+    ids = run_ids(node, store)
+    suites = spec.evaluation.suites
+    entries = collect(store, suites, spec.compared, ids, spec.report.published)
+    table = combined_table(entries, suites)
+    out = spec.out_dir / "leaderboard"
+    for fmt in ("md", "csv", "tex"):
+        _write_atomic(out.with_suffix(f".{fmt}"), table.render({"tex": "latex"}.get(fmt, fmt)))
+    if not quiet:
+        print(table.render("md"), file=sys.stderr)
+    return {"path": str(out.with_suffix(".md")), "runs": ids}
+
+
+def _report(spec: ExperimentSpec, node: Node, quiet: bool) -> dict:
+    from reports.build import build_report
+    from reports.spec import ReportSpec
+
+    store = _store(spec)
+    r = spec.report
+    report_spec = ReportSpec(
+        ecd=spec.ecd,
+        baselines=spec.models.baselines,
+        references=spec.models.references,
+        title=r.title,
+        ablation_base=r.ablation_base,
+        suites=spec.evaluation.suites,
+        category_models=r.category_models,
+        runs=run_ids(node, store),
+        published=r.published,
+        examples=r.examples,
+        bootstrap=r.bootstrap,
+        seed=r.seed,
+    )
+    report_spec.check(spec.origin)
+    final = spec.out_dir / "report"
+    staged = spec.out_dir / f".report.{os.getpid()}"
+    shutil.rmtree(staged, ignore_errors=True)
+    build_report(report_spec, store, staged)
+    old = spec.out_dir / f".report.old.{os.getpid()}"
+    if final.exists():
+        os.replace(final, old)
+    os.replace(staged, final)
+    shutil.rmtree(old, ignore_errors=True)
+    if not quiet:
+        print(f"report: {final}", file=sys.stderr)
+    return {"path": str(final / REPORT_FILE)}
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+_STORES: dict[str, Store] = {}
+
+
+def _store(spec: ExperimentSpec) -> Store:
+    """One open store per location and process (Ray workers open their own)."""
+    from harness.store import open_store
+
+    where = store_location(spec)
+    if where not in _STORES:
+        _STORES[where] = open_store(where)
+    return _STORES[where]
+
+
+STEPS = {
+    "generate": _generate,
+    "train": _train,
+    "evaluate": _evaluate,
+    "leaderboard": _leaderboard,
+    "report": _report,
+}

@@ -1,0 +1,247 @@
+"""Experiments: one spec from ECD data to the report; plan, run, resume after kill -9, a second run
+that does nothing, Ray and PostgreSQL giving the local run's results."""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import ROOT, run_module
+
+from harness.registry import ModelSpec, register
+from harness.store import open_store
+from training.random_model import build_random_model
+
+PAPER = ROOT / "experiments" / "ecd-paper.yaml"
+TINY = ROOT / "experiments" / "tiny-cpu.yaml"
+TEXTS = [
+    "Write two sentences about the sea.",
+    "Here is the sea. It is calm today.",
+    "Answer in JSON with a key 'text'.",
+    "Write a short poem about rain, in lowercase, without commas.",
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_teacher(tmp_path_factory) -> Path:
+    """A tiny random Llama: teacher, base model and baseline of the test experiments."""
+    return build_random_model(tmp_path_factory.mktemp("tiny-teacher"), TEXTS * 4)
+
+
+@pytest.fixture
+def registry(tmp_path, monkeypatch, tiny_teacher) -> Path:
+    """A registry of the test's own (child processes see it too), with the tiny model in it."""
+    path = tmp_path / "registry.yaml"
+    monkeypatch.setenv("ECD_HARNESS_REGISTRY", str(path))
+    register(
+        ModelSpec(
+            name="tiny-base",
+            source=str(tiny_teacher),
+            params_b=0.0001,
+            group="baseline",
+            sampling={"temperature": 0.0, "max_new_tokens": 8},
+        )
+    )
+    return path
+
+
+def tiny_spec(folder: Path, store: str | Path, **changes) -> Path:
+    """The tiny-cpu experiment's shape on the tiny random model: 3 seeds, 1 round, two variants,
+    two ECD models of one SFT + one DPO step, 3 IFEval prompts."""
+    train = {"base_model": "tiny-base", "sft": {"max_steps": 1}, "dpo": {"max_steps": 1}}
+    spec = {
+        "name": "t",
+        "generation": {
+            "seeds": {"limit": 3},
+            "rounds": 1,
+            "teacher": {"model": "tiny-base"},
+            "evolve_fallback": True,  # a random model can't rewrite: append the constraint
+            "evolve": {"max_new_tokens": 8},
+            "respond": {"max_new_tokens": 8},
+            "decontaminate": {"enabled": False},
+        },
+        "variants": {"hard": {}, "random": {"negatives": "random"}},
+        "training": {
+            "ecd-a": {"recipe": "tiny-cpu", "data": "hard", "overrides": train},
+            "ecd-b": {"recipe": "tiny-cpu", "data": "random", "overrides": train},
+        },
+        "models": {"baselines": ["tiny-base"]},
+        "evaluation": {"suites": ["ifeval"], "limit": 3, "max_new_tokens": 8, "temperature": 0.0},
+        "report": {"examples": 0, "bootstrap": 100},
+        "out": str(folder / "out"),
+        "store": str(store),
+        **changes,
+    }
+    path = folder / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+def metrics(store: str | Path) -> dict:
+    """Each model's finished IFEval metrics in the store."""
+    s = open_store(store)
+    try:
+        return {(r.model, r.suite): r.metrics for r in s.runs()}
+    finally:
+        s.close()
+
+
+def _bad(tmp_path: Path, **changes) -> str:
+    """The one-line error a broken spec gets from `plan` (in this process: the CLI's path)."""
+    from experiments.dag import build_plan
+    from experiments.spec import load_experiment
+    from harness.errors import HarnessError
+
+    with pytest.raises(HarnessError) as e:
+        build_plan(load_experiment(tiny_spec(tmp_path, tmp_path / "s.sqlite", **changes)))
+    assert "\n" not in str(e.value)
+    return str(e.value)
+
+
+def test_spec_mistakes_are_one_line_before_any_work(tmp_path, registry):
+    assert "training.ecd-a.data is 'nope'" in _bad(
+        tmp_path, training={"ecd-a": {"recipe": "tiny-cpu", "data": "nope"}}
+    )
+    assert "named twice" in _bad(tmp_path, models={"baselines": ["tiny-base", "tiny-base"]})
+    assert "generation.out is set by the experiment" in _bad(tmp_path, generation={"out": "x"})
+    assert "evaluation.suites" in _bad(tmp_path, evaluation={"suites": ["nosuch"]})
+    assert "unknown keys ['color']" in _bad(tmp_path, color="red")
+    # sampling that differs between compared models is refused: one comparability key per suite
+    why = _bad(tmp_path, evaluation={"suites": ["ifeval"], "limit": 3})
+    assert "would sample differently (max_new_tokens 8 vs 256)" in why
+    # the command line: exit 2, one error line, nothing written
+    spec = tiny_spec(tmp_path, tmp_path / "s.sqlite", color="red")
+    r = run_module("experiments", "run", str(spec))
+    assert r.returncode == 2 and r.stderr.count("error:") == 1, r.stderr
+    assert not (tmp_path / "s.sqlite").exists() and not (tmp_path / "out").exists()
+
+
+def test_plan_of_the_paper_prints_the_whole_dag_with_costs():
+    r = run_module("experiments", "plan", str(PAPER))
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    spec = yaml.safe_load(PAPER.read_text())
+    models = spec["models"]["baselines"] + list(spec["training"]) + spec["models"]["references"]
+    suites = spec["evaluation"]["suites"]
+    steps = 1 + len(spec["training"]) + len(models) * len(suites) + 2
+    assert f"experiment ecd-paper: {steps} steps, 0 done, {steps} to run" in out
+    rows = {ln.split()[0]: ln for ln in out.splitlines()[2 : 2 + steps]}
+    assert list(rows)[0] == "generate" and list(rows)[-2:] == ["leaderboard", "report"]
+    for name in spec["training"]:
+        assert f"train:{name}" in rows and "GPU-h" in rows[f"train:{name}"]
+    for m in models:
+        for s in suites:
+            assert f"evaluate:{m}:{s}" in rows
+    # an ECD model's evaluation waits for its training; a baseline's for nothing
+    assert "train:ecd-mistral-7b-sft-dpo" in rows["evaluate:ecd-mistral-7b-sft-dpo:ifeval"]
+    # judged suites cost judge calls priced at the harness's table; MT-Bench is 80 x 2 turns
+    mt = rows["evaluate:zephyr-7b-beta:mt_bench"].split()
+    assert mt[3:5] == ["160", "160"] and mt[6].startswith("$")
+    assert "541" in rows["evaluate:zephyr-7b-beta:ifeval"].split()
+    # the generation: 10,000 seeds x (3 evolutions + 4 answers) calls of the API teacher, priced
+    assert rows["generate"].split()[3] == "70,000" and "$" in rows["generate"]
+    total = re.search(
+        r"to run: ([\d,]+) model calls, ([\d,]+) judge calls.*\$([\d,.]+).*GPU-h", out
+    )
+    assert total and float(total.group(3).replace(",", "")) > 0
+    assert "Qwen2.5-0.5B shapes on one H100" in out  # which measurement the hours come from
+    # offline, identities that need the hub or an API key are said once per cause, not guessed
+    assert "unknown until run: generate: OPENAI_API_KEY is not set" in out
+
+
+def _run(spec: Path, *extra: str) -> subprocess.CompletedProcess:
+    return run_module("experiments", "run", str(spec), "--quiet", *extra, timeout=900)
+
+
+def test_tiny_experiment_runs_resumes_after_kills_and_a_second_run_does_nothing(tmp_path, registry):
+    # the reference: one uninterrupted run
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    spec = tiny_spec(ref, ref / "store.sqlite")
+    r = _run(spec)
+    assert r.returncode == 0, r.stderr[-3000:]
+    report = ref / "out" / "report" / "report.md"
+    assert report.is_file() and (ref / "out" / "leaderboard.csv").is_file()
+    board = (ref / "out" / "leaderboard.csv").read_text()
+    assert all(m in board for m in ("tiny-base", "ecd-a", "ecd-b"))
+    expected = metrics(ref / "store.sqlite")
+    assert len(expected) == 3
+
+    # a second run: every step done, no model call, nothing trained
+    store = open_store(ref / "store.sqlite")
+    calls, runs = store.count("generations"), store.count("runs")
+    weights = sorted((ref / "out" / "models").rglob("*.safetensors"))
+    stamps = [w.stat().st_mtime_ns for w in weights]
+    again = _run(spec)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "8 of 8 steps done, 0 to run" in again.stderr
+    assert (store.count("generations"), store.count("runs")) == (calls, runs)
+    assert [w.stat().st_mtime_ns for w in weights] == stamps
+
+    # killed with -9 in generation, training and evaluation, then rerun to the end
+    work = tmp_path / "killed"
+    work.mkdir()
+    spec = tiny_spec(work, work / "store.sqlite")
+    rng = random.Random(0)
+    targets = [  # the local executor's order: baselines are evaluated before the ECD models
+        "start generate",
+        "start train:ecd-a",
+        "start train:ecd-b",
+        "start evaluate:tiny-base",
+        "start evaluate:ecd-a",
+    ]
+    hit = []
+    for target in targets:
+        env = {**os.environ, "PYTHONPATH": str(ROOT / "tests")}
+        p = subprocess.Popen(
+            [sys.executable, "-m", "experiments", "run", str(spec), "--quiet"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for line in p.stderr:
+            if line.startswith(target):
+                time.sleep(rng.uniform(0.0, 1.5))
+                p.send_signal(signal.SIGKILL)
+                hit.append(target)
+                break
+        p.wait()
+        assert p.returncode == -signal.SIGKILL, f"ended before {target!r}"
+    assert hit == targets
+    final = _run(spec)
+    assert final.returncode == 0, final.stderr[-3000:]
+    assert metrics(work / "store.sqlite") == expected
+    killed = open_store(work / "store.sqlite")
+    # nothing done twice: the same model calls as the uninterrupted run, one finished run per
+    # model, one record per step
+    assert killed.count("generations") == calls
+    finished = [r for r in killed.runs() if r.status == "finished"]
+    assert len(finished) == len({(r.model, r.suite) for r in finished}) == 3
+    assert killed.count("nodes") == 8
+    assert (work / "out" / "report" / "report.md").is_file()
+
+
+def test_ray_cluster_and_postgres_store_give_the_local_results(tmp_path, registry, postgres_url):
+    local = tmp_path / "local"
+    local.mkdir()
+    r = _run(tiny_spec(local, local / "store.sqlite"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    distributed = tmp_path / "ray"
+    distributed.mkdir()
+    spec = tiny_spec(distributed, postgres_url)
+    r = _run(spec, "--executor", "ray", "--ray-cpus", "2")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "(ray)" in r.stderr
+    assert metrics(postgres_url) == metrics(local / "store.sqlite")
+    assert (distributed / "out" / "report" / "report.md").is_file()
+    assert _run(spec, "--executor", "ray", "--ray-cpus", "2").stderr.count("0 to run") == 1
