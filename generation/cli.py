@@ -90,7 +90,9 @@ FLAGS = (
     ),
     ConfigFlag("--out", "out", "output folder (default: ecd-data)"),
     ConfigFlag(
-        "--store", "store", "SQLite store (default: $ECD_HARNESS_STORE or the harness home)"
+        "--store",
+        "store",
+        "SQLite file or postgresql:// URL (default: $ECD_HARNESS_STORE or the harness home)",
     ),
 )
 

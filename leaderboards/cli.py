@@ -33,7 +33,7 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     p.add_argument("--model", action="append", help="only these models (repeatable)")
     p.add_argument("--run", action="append", help="use this run id for its model (repeatable)")
     p.add_argument("--no-published", action="store_true", help="measured numbers only")
-    p.add_argument("--store", help="SQLite store (default: the harness store)")
+    p.add_argument("--store", help="SQLite file or postgresql:// URL (default: the harness store)")
     compare.add_parser(sub)
     return parser
 

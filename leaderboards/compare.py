@@ -215,7 +215,7 @@ def add_parser(sub) -> None:
         action="store_true",
         help="compare runs whose comparability keys differ; the output lists what differs",
     )
-    p.add_argument("--store", help="SQLite store (default: the harness store)")
+    p.add_argument("--store", help="SQLite file or postgresql:// URL (default: the harness store)")
 
 
 def cmd_compare(args) -> int:

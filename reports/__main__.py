@@ -18,7 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("build", help="build a report from a spec (YAML)")
     p.add_argument("spec", type=Path, help="report spec: baselines, ecd, references (YAML)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--store", help="SQLite store (default: the harness store)")
+    p.add_argument("--store", help="SQLite file or postgresql:// URL (default: the harness store)")
     return parser
 
 
