@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 from experiments.dag import Node
@@ -22,6 +23,7 @@ from harness.paths import default_store
 from harness.store import DONE, Store
 
 REPORT_FILE = "report.md"
+SETTINGS_FILE = "experiment.yaml"  # the experiment's settings, beside the report they made
 
 
 def store_location(spec: ExperimentSpec) -> str:
@@ -171,6 +173,7 @@ def _report(spec: ExperimentSpec, node: Node, quiet: bool) -> dict:
     staged = spec.out_dir / f".report.{os.getpid()}"
     shutil.rmtree(staged, ignore_errors=True)
     build_report(report_spec, store, staged)
+    _write_atomic(staged / SETTINGS_FILE, _settings(spec))
     old = spec.out_dir / f".report.old.{os.getpid()}"
     if final.exists():
         os.replace(final, old)
@@ -179,6 +182,19 @@ def _report(spec: ExperimentSpec, node: Node, quiet: bool) -> dict:
     if not quiet:
         print(f"report: {final}", file=sys.stderr)
     return {"path": str(final / REPORT_FILE)}
+
+
+def _settings(spec: ExperimentSpec) -> str:
+    """Every setting of the experiment (the spec as checked, each model's recipe as trained)."""
+    import yaml
+
+    from harness.redact import redact_url
+
+    settings = {k: v for k, v in asdict(spec).items() if k != "origin"}
+    settings["generation"] = asdict(spec.generation_config())  # every field, defaults included
+    settings["store"] = redact_url(store_location(spec))
+    settings["recipes"] = {name: spec.recipe_data(name) for name in spec.training}
+    return yaml.safe_dump(settings, sort_keys=False, allow_unicode=True)
 
 
 def _write_atomic(path: Path, text: str) -> None:

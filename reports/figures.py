@@ -7,6 +7,7 @@ legend texts true of the models plotted (`style.group_label`), and a 0 % bar vis
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -23,6 +24,8 @@ from reports.style import DOUBLE, SINGLE, group_label, group_style, new_figure
 POINT_LABEL_SIZE = 5.5  # pt: model names beside points
 FAR_PENALTY = 12.0  # px²: a label further away must be clearly better than a near one
 JITTER = 0.09  # decades between models of the same size on a log axis (about a marker)
+MIN_DECADES = 1.5  # the narrowest size axis (one model size alone would fill the panel)
+TICKS = (0.01, 0.03, 0.1, 0.3, 1, 3, 7, 30, 70, 200, 400)
 # where a point's name may go, in points from the marker (the first free one wins)
 _OFFSETS = [
     (4, 0, "left", "center"),
@@ -157,7 +160,10 @@ def scaling_figure(entries: list[Entry], suites: list[str]) -> Figure:
     plotted = [e for e in entries if e.suite in suites and e.params_b and e.value is not None]
     sizes = [e.params_b for e in plotted] or [1.0]
     xlim = (min(sizes) / 1.8, max(sizes) * 1.8)
-    ticks = [t for t in (0.1, 0.3, 1, 3, 7, 30, 70, 200, 400) if xlim[0] <= t <= xlim[1]]
+    # at least MIN_DECADES wide: models of one size spread by JITTER must not read as other sizes
+    short = max(0.0, MIN_DECADES - math.log10(xlim[1] / xlim[0])) / 2
+    xlim = (xlim[0] / 10**short, xlim[1] * 10**short)
+    ticks = [t for t in TICKS if xlim[0] <= t <= xlim[1]]
     groups_seen: dict[tuple[str, bool], list[float]] = {}
     for e in sorted(plotted, key=_group_rank):
         groups_seen.setdefault((e.group, e.published), [])

@@ -36,21 +36,31 @@ def tiny_teacher(tmp_path_factory) -> Path:
     return build_random_model(tmp_path_factory.mktemp("tiny-teacher"), TEXTS * 4)
 
 
-@pytest.fixture
-def registry(tmp_path, monkeypatch, tiny_teacher) -> Path:
-    """A registry of the test's own (child processes see it too), with the tiny model in it."""
-    path = tmp_path / "registry.yaml"
-    monkeypatch.setenv("ECD_HARNESS_REGISTRY", str(path))
-    register(
-        ModelSpec(
-            name="tiny-base",
-            source=str(tiny_teacher),
-            params_b=0.0001,
-            group="baseline",
-            sampling={"temperature": 0.0, "max_new_tokens": 8},
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory, tiny_teacher) -> Path:
+    """A registry of these tests' own (child processes see it too), with the tiny model in it."""
+    path = tmp_path_factory.mktemp("registry") / "registry.yaml"
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("ECD_HARNESS_REGISTRY", str(path))
+        register(
+            ModelSpec(
+                name="tiny-base",
+                source=str(tiny_teacher),
+                params_b=0.0001,
+                group="baseline",
+                sampling={"temperature": 0.0, "max_new_tokens": 8},
+            )
         )
-    )
-    return path
+        yield path
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, registry) -> tuple[Path, dict]:
+    """One uninterrupted local run with a SQLite store: its folder and its metrics."""
+    ref = tmp_path_factory.mktemp("reference")
+    r = _run(tiny_spec(ref, ref / "store.sqlite"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    return ref, metrics(ref / "store.sqlite")
 
 
 def tiny_spec(folder: Path, store: str | Path, **changes) -> Path:
@@ -161,19 +171,15 @@ def _run(spec: Path, *extra: str) -> subprocess.CompletedProcess:
     return run_module("experiments", "run", str(spec), "--quiet", *extra, timeout=900)
 
 
-def test_tiny_experiment_runs_resumes_after_kills_and_a_second_run_does_nothing(tmp_path, registry):
-    # the reference: one uninterrupted run
-    ref = tmp_path / "ref"
-    ref.mkdir()
-    spec = tiny_spec(ref, ref / "store.sqlite")
-    r = _run(spec)
-    assert r.returncode == 0, r.stderr[-3000:]
-    report = ref / "out" / "report" / "report.md"
-    assert report.is_file() and (ref / "out" / "leaderboard.csv").is_file()
+def test_tiny_experiment_runs_resumes_after_kills_and_a_second_run_does_nothing(
+    tmp_path, reference
+):
+    ref, expected = reference
+    assert (ref / "out" / "report" / "report.md").is_file()
     board = (ref / "out" / "leaderboard.csv").read_text()
     assert all(m in board for m in ("tiny-base", "ecd-a", "ecd-b"))
-    expected = metrics(ref / "store.sqlite")
     assert len(expected) == 3
+    spec = tiny_spec(ref, ref / "store.sqlite")
 
     # a second run: every step done, no model call, nothing trained
     store = open_store(ref / "store.sqlite")
@@ -221,6 +227,9 @@ def test_tiny_experiment_runs_resumes_after_kills_and_a_second_run_does_nothing(
     final = _run(spec)
     assert final.returncode == 0, final.stderr[-3000:]
     assert metrics(work / "store.sqlite") == expected
+    # the same leaderboard, intervals included (seeded bootstrap), as the uninterrupted run's
+    board = (work / "out" / "leaderboard.csv").read_text()
+    assert board == (ref / "out" / "leaderboard.csv").read_text()
     killed = open_store(work / "store.sqlite")
     # nothing done twice: the same model calls as the uninterrupted run, one finished run per
     # model, one record per step
@@ -231,17 +240,13 @@ def test_tiny_experiment_runs_resumes_after_kills_and_a_second_run_does_nothing(
     assert (work / "out" / "report" / "report.md").is_file()
 
 
-def test_ray_cluster_and_postgres_store_give_the_local_results(tmp_path, registry, postgres_url):
-    local = tmp_path / "local"
-    local.mkdir()
-    r = _run(tiny_spec(local, local / "store.sqlite"))
-    assert r.returncode == 0, r.stderr[-3000:]
+def test_ray_cluster_and_postgres_store_give_the_local_results(tmp_path, reference, postgres_url):
     distributed = tmp_path / "ray"
     distributed.mkdir()
     spec = tiny_spec(distributed, postgres_url)
     r = _run(spec, "--executor", "ray", "--ray-cpus", "2")
     assert r.returncode == 0, r.stderr[-3000:]
     assert "(ray)" in r.stderr
-    assert metrics(postgres_url) == metrics(local / "store.sqlite")
+    assert metrics(postgres_url) == reference[1]
     assert (distributed / "out" / "report" / "report.md").is_file()
     assert _run(spec, "--executor", "ray", "--ray-cpus", "2").stderr.count("0 to run") == 1
