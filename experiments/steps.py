@@ -191,7 +191,9 @@ def _settings(spec: ExperimentSpec) -> str:
     from harness.redact import redact_url
 
     settings = {k: v for k, v in asdict(spec).items() if k != "origin"}
-    settings["generation"] = asdict(spec.generation_config())  # every field, defaults included
+    generation = asdict(spec.generation_config())  # every field, defaults included
+    generation.pop("store")  # said once below, its password masked
+    settings["generation"] = generation
     settings["store"] = redact_url(store_location(spec))
     settings["recipes"] = {name: spec.recipe_data(name) for name in spec.training}
     return yaml.safe_dump(settings, sort_keys=False, allow_unicode=True)
