@@ -1,5 +1,6 @@
 """ECD generation throughput: ~10,000 evolve+respond calls against a loopback OpenAI-compatible
-endpoint with a fixed latency per call.
+endpoint with a fixed latency per call. The endpoint runs in its own process (`loopback.served`), so
+the generating process holds only the harness.
 
 Reports wall time over the ideal (every round's calls spread perfectly over the concurrency
 limit, each taking exactly the latency), calls/s, and the generating process's peak RSS; then
@@ -13,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import multiprocessing as mp
 import resource
 import sys
 import tempfile
@@ -21,7 +21,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "benchmarks")]
+
+from loopback import load, served  # noqa: E402
 
 
 def teacher(body: dict) -> str:
@@ -37,38 +39,30 @@ def teacher(body: dict) -> str:
     return f"A short answer to an instruction of {len(text.split())} words."
 
 
-def serve(latency: float, conn) -> None:
-    """The endpoint in its own process, so it does not share a GIL with the client."""
-    from openai_server import OpenAIServer
-
-    with OpenAIServer(teacher, latency=latency) as srv:
-        conn.send(srv.base_url)
-        conn.recv()  # "stop"
-        conn.send(srv.calls)
-
-
-def run_once(args, seeds: Path, work: Path, latency: float) -> dict:
+def run_once(args, seeds: Path, work: Path, latency: float, port: int = 0) -> dict:
     from generation.config import GenerationConfig
     from generation.run import run
 
-    parent, child = mp.Pipe()
-    server = mp.Process(target=serve, args=(latency, child), daemon=True)
-    server.start()
-    base_url = parent.recv()
-    cfg = GenerationConfig()
-    cfg.seeds.path = str(seeds)
-    cfg.teacher.model, cfg.teacher.backend, cfg.teacher.base_url = "loopback", "openai", base_url
-    cfg.teacher.concurrency = args.concurrency
-    cfg.rounds = args.rounds
-    cfg.decontaminate.enabled = False
-    cfg.out, cfg.store = str(work / "out"), str(work / "store.sqlite")
-    start = time.perf_counter()
-    stats = run(cfg, progress=args.progress)
-    wall = time.perf_counter() - start
-    parent.send("stop")
-    calls = parent.recv()
-    server.join()
-    return {"wall_s": wall, "calls": calls, "stats": stats}
+    with served(teacher, latency, port) as server:
+        cfg = GenerationConfig()
+        cfg.seeds.path = str(seeds)
+        cfg.teacher.model, cfg.teacher.backend = "loopback", "openai"
+        cfg.teacher.base_url = server.base_url
+        cfg.teacher.concurrency = args.concurrency
+        cfg.rounds = args.rounds
+        cfg.decontaminate.enabled = False
+        cfg.out, cfg.store = str(work / "out"), str(work / "store.sqlite")
+        start, cpu = time.perf_counter(), time.process_time()
+        stats = run(cfg, progress=args.progress)
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return {
+        "port": int(server.base_url.rsplit(":", 1)[1].split("/")[0]),
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "calls": server.calls,
+        "server_cpu_s": server.cpu_s,
+        "stats": stats,
+    }
 
 
 def backend_alone(args, n: int, latency: float) -> float:
@@ -76,18 +70,13 @@ def backend_alone(args, n: int, latency: float) -> float:
     from harness.backends import SamplingParams, make_backend
     from harness.registry import ModelSpec
 
-    parent, child = mp.Pipe()
-    server = mp.Process(target=serve, args=(latency, child), daemon=True)
-    server.start()
-    spec = ModelSpec(name="loopback", source="loopback", backend="openai")
-    backend = make_backend(spec, base_url=parent.recv(), concurrency=args.concurrency)
-    conversations = [[{"role": "user", "content": f"Describe item {i}."}] for i in range(n)]
-    start = time.perf_counter()
-    backend.generate(conversations, SamplingParams(max_new_tokens=64))
-    wall = time.perf_counter() - start
-    parent.send("stop")
-    parent.recv()
-    server.join()
+    with served(teacher, latency) as server:
+        spec = ModelSpec(name="loopback", source="loopback", backend="openai")
+        backend = make_backend(spec, base_url=server.base_url, concurrency=args.concurrency)
+        conversations = [[{"role": "user", "content": f"Describe item {i}."}] for i in range(n)]
+        start = time.perf_counter()
+        backend.generate(conversations, SamplingParams(max_new_tokens=64))
+        wall = time.perf_counter() - start
     return n / wall
 
 
@@ -100,7 +89,9 @@ def main() -> None:
     p.add_argument("--progress", action="store_true")
     args = p.parse_args()
 
-    import datasets  # noqa: F401 - imported before timing: a run's first seconds are imports
+    # imported before timing: a run's first seconds are imports, not calls
+    import datasets  # noqa: F401
+    import openai  # noqa: F401
 
     import harness.suites.ifeval_rules  # noqa: F401
 
@@ -108,6 +99,7 @@ def main() -> None:
     n = math.ceil(args.calls / per_seed)
     c, lat = args.concurrency, args.latency
     ideal = (args.rounds * math.ceil(n / c) + math.ceil((args.rounds + 1) * n / c)) * lat
+    load_before = load()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         seeds = work / "seeds.jsonl"
@@ -119,8 +111,9 @@ def main() -> None:
             )
         )
         first = run_once(args, seeds, work, lat)
+        load_after = load()
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        again = run_once(args, seeds, work, lat)
+        again = run_once(args, seeds, work, lat, first["port"])  # the same endpoint again
     ceiling = backend_alone(args, min(args.calls, 2000), lat)
     s = first["stats"]
     report = {
@@ -133,6 +126,8 @@ def main() -> None:
         "ideal_s": round(ideal, 2),
         "wall_over_ideal": round(first["wall_s"] / ideal, 2),
         "calls_per_s": round(first["calls"] / first["wall_s"], 1),
+        "client_cpu_ms_per_call": round(first["cpu_s"] / first["calls"] * 1000, 3),
+        "server_cpu_ms_per_call": round(first["server_cpu_s"] / first["calls"] * 1000, 3),
         "ideal_calls_per_s": round(c / lat, 1),
         "backend_alone_calls_per_s": round(ceiling, 1),
         "peak_rss_mb": round(peak_mb, 1),
@@ -140,6 +135,9 @@ def main() -> None:
         "dpo_rows": s["counts"]["dpo"],
         "rerun_calls": again["calls"],
         "rerun_wall_s": round(again["wall_s"], 2),
+        "server": "own process",
+        "load_average_before": load_before,
+        "load_average_after": load_after,
     }
     print(json.dumps(report, indent=1))
 

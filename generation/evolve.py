@@ -60,6 +60,17 @@ def _ngrams(words: list[str], n: int) -> set[tuple[str, ...]]:
     return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
 
 
+def _similar(a: str, b: str, threshold: float) -> bool:
+    """difflib's ratio() >= threshold; its cheap upper bounds decide first where they can (the
+    same answer: real_quick_ratio() >= quick_ratio() >= ratio())."""
+    m = difflib.SequenceMatcher(None, a, b)
+    return (
+        m.real_quick_ratio() >= threshold
+        and m.quick_ratio() >= threshold
+        and m.ratio() >= threshold
+    )
+
+
 def failure(
     original: str,
     c: Completion,
@@ -79,7 +90,7 @@ def failure(
         return "degenerate_length"
     if _REFUSAL.match(rewrite):
         return "refused"
-    if words == before or difflib.SequenceMatcher(None, original, rewrite).ratio() >= 0.97:
+    if words == before or _similar(original, rewrite, 0.97):
         return "copied"
     if _ngrams(words, ECHO_NGRAM) & _ngrams(_words(prompt_words), ECHO_NGRAM):
         return "echoed_prompt"

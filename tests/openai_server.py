@@ -79,6 +79,7 @@ class OpenAIServer:
         self.lock = threading.Lock()
         self.outcomes: Counter[str] = Counter()
         self.requests: list[dict] = []
+        self.request_headers: list[dict[str, str]] = []  # each POST's headers, names lowercased
         self.httpd = _Listener(("127.0.0.1", port), self._handler())  # port 0: any free one
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
@@ -114,6 +115,11 @@ class OpenAIServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # One write per reply, sent at once, as real servers do. Unbuffered, the status line
+            # and headers left in one segment and the body in a second that Nagle's algorithm
+            # held until the client's delayed ACK: 40 ms added to every call.
+            wbufsize = 1 << 16
+            disable_nagle_algorithm = True
 
             def log_message(self, *args) -> None:  # keep test output clean
                 pass
@@ -147,6 +153,7 @@ class OpenAIServer:
                 with server.lock:
                     server.outcomes[fault or "ok"] += 1
                     server.requests.append(body)
+                    server.request_headers.append({k.lower(): v for k, v in self.headers.items()})
                 if fault == "401":
                     return self._authorized(refuse=True)
                 if fault == "429":

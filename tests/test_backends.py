@@ -120,6 +120,71 @@ def test_openai_concurrency_limit_and_cache(tmp_path, monkeypatch):
     assert b"sk-test-secret-123" not in (tmp_path / "s.sqlite").read_bytes()
 
 
+@pytest.mark.parametrize(
+    "params",
+    [
+        SamplingParams(),
+        SamplingParams(max_new_tokens=None, top_p=None, seed=None, n=1, temperature=0.7),
+        SamplingParams(max_new_tokens=8, stop=("\n\n", "###"), top_logprobs=3, seed=5),
+    ],
+)
+def test_openai_sends_what_chat_completions_create_sends(params):
+    """The backend posts through the official client's generic POST (no per-call walk of the body
+    through the SDK's TypedDicts, no pydantic reply model): the server must receive the very body
+    and headers that `chat.completions.create` sends, and the reply must read the same."""
+    import asyncio
+
+    import openai
+    from openai_server import judge_or_echo
+
+    from harness.backends.openai_compat import request_body
+
+    conv = [
+        {"role": "system", "content": 'Rate it; reply "[[rating]]". Ünïcode ✓'},
+        {"role": "user", "content": "the answer"},
+    ]
+
+    async def create(base_url: str):
+        async with openai.AsyncOpenAI(
+            api_key="EMPTY",
+            base_url=base_url,
+            timeout=1.0,
+            max_retries=0,
+            http_client=openai.DefaultAioHttpClient(),
+        ) as client:
+            return await client.chat.completions.create(**request_body("loop-model", conv, params))
+
+    with OpenAIServer(judge_or_echo) as server:
+        ours = openai_backend(server).generate([conv], params)[0]
+        reply = asyncio.run(create(server.base_url))
+    assert server.requests[0] == server.requests[1]
+    assert server.request_headers[0] == server.request_headers[1]
+    assert ours.ok and ours.text == reply.choices[0].message.content
+    assert (ours.prompt_tokens, ours.completion_tokens, ours.finish_reason) == (
+        reply.usage.prompt_tokens,
+        reply.usage.completion_tokens,
+        reply.choices[0].finish_reason,
+    )
+    if params.top_logprobs:
+        assert ours.top_logprobs == [
+            {t.token: t.logprob for t in step.top_logprobs}
+            for step in reply.choices[0].logprobs.content
+        ]
+
+
+def test_openai_works_without_aiohttp(monkeypatch):
+    """Without aiohttp (the `openai[aiohttp]` extra) the client's default httpx transport serves."""
+    import sys
+
+    from harness.backends import openai_compat
+
+    monkeypatch.setitem(sys.modules, "aiohttp", None)  # `import aiohttp` raises ImportError
+    assert openai_compat._http_client(__import__("openai"), "http://127.0.0.1:8000/v1") is None
+    with OpenAIServer() as server:
+        out = openai_backend(server, concurrency=4).generate(convs(["a", "b"]), SamplingParams())
+    assert [c.text for c in out] == ["Reply: a", "Reply: b"]
+
+
 def test_openai_key_required_for_the_real_api(monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
