@@ -35,7 +35,9 @@ RATES = {
     ("gpu", "generate"): Rate(
         465.8, 0.494, "hf backend, batch 32, Qwen2.5-0.5B shapes on one H100 (vLLM is faster)"
     ),
-    ("cpu", "train"): Rate(260.0, 0.135, "tiny-cpu recipe (LoRA, fp32) on 2 CPU cores"),
+    ("cpu", "train"): Rate(
+        23.0, 0.135, "tiny-cpu experiment's LoRA steps, fp32, 2 CPU cores at load ~4.5"
+    ),
     ("gpu", "train"): Rate(
         30946.0, 0.494, "DPO end to end, tuned recipe, Qwen2.5-0.5B shapes on one H100"
     ),
