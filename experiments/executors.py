@@ -21,7 +21,16 @@ from harness.errors import HarnessError
 
 Finished = Callable[[Node, dict], None]
 # what a worker must see as the driver does: the harness's home, data, registry, plugins, hub cache
-FORWARDED = ("ECD_HARNESS_", "HF_", "TRANSFORMERS_", "NLTK_DATA", "OPENAI_API_KEY", "PYTHONPATH")
+# and the thread count, which Ray would otherwise set to each task's CPUs (numerics follow it)
+FORWARDED = (
+    "ECD_HARNESS_",
+    "HF_",
+    "TRANSFORMERS_",
+    "NLTK_DATA",
+    "OPENAI_API_KEY",
+    "PYTHONPATH",
+    "OMP_NUM_THREADS",
+)
 
 
 def run_local(spec: ExperimentSpec, todo: list[Node], finished: Finished, quiet: bool) -> None:

@@ -168,7 +168,11 @@ def test_plan_of_the_paper_prints_the_whole_dag_with_costs():
 
 
 def _run(spec: Path, *extra: str) -> subprocess.CompletedProcess:
-    return run_module("experiments", "run", str(spec), "--quiet", *extra, timeout=900)
+    """One thread for every run, local or Ray (whose tasks get their CPU count otherwise): CPU
+    matmuls sum in thread-dependent order, and these tests compare results exactly."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("OMP_NUM_THREADS", "1")
+        return run_module("experiments", "run", str(spec), "--quiet", *extra, timeout=900)
 
 
 def test_tiny_experiment_runs_resumes_after_kills_and_a_second_run_does_nothing(
@@ -206,7 +210,7 @@ def test_tiny_experiment_runs_resumes_after_kills_and_a_second_run_does_nothing(
     ]
     hit = []
     for target in targets:
-        env = {**os.environ, "PYTHONPATH": str(ROOT / "tests")}
+        env = {**os.environ, "PYTHONPATH": str(ROOT / "tests"), "OMP_NUM_THREADS": "1"}
         p = subprocess.Popen(
             [sys.executable, "-m", "experiments", "run", str(spec), "--quiet"],
             cwd=ROOT,
