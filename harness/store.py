@@ -262,11 +262,12 @@ class Store:
 
     def _claim(self) -> None:
         """Refuse a database that is not ours, untouched: another application's marker, or tables
-        of its own and no marker."""
+        of its own and no marker. Tables are read before the marker: a harness writer creating
+        the store meanwhile commits both at once, so tables seen imply its marker is seen too."""
+        tables = self.backend.tables()
         mark = self.backend.mark()
         if mark == APPLICATION_ID:
             return
-        tables = self.backend.tables()
         ours = self.backend.ADOPTS_UNMARKED and "runs" in tables and tables <= TABLES
         if mark != 0 or (tables and not ours):
             self.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pytest
@@ -121,6 +122,15 @@ def test_sft_then_dpo_registered_and_scored(tmp_path, tiny_base, data_dir, capsy
     assert (out / "sft" / "model" / "stage.json").stat().st_mtime_ns == sft_done
     resumed = json.loads((model / "stage.json").read_text())
     assert resumed["resumed_from"] == "checkpoint-2" and resumed["global_step"] == 2
+
+    # Killed while saving checkpoint-2 (transformers writes trainer_state.json last, in place):
+    # the rerun drops the half-saved folder and trains step 2 again from checkpoint-1.
+    shutil.rmtree(model)
+    (out / "dpo" / "checkpoint-2" / "trainer_state.json").write_text('{"global_st')
+    assert training_main(argv) == 0
+    resumed = json.loads((model / "stage.json").read_text())
+    assert resumed["resumed_from"] == "checkpoint-1" and resumed["global_step"] == 2
+    assert json.loads((out / "dpo" / "checkpoint-2" / "trainer_state.json").read_text())
 
     # Another recipe into the same folder is refused instead of mixing two runs.
     other = tiny_recipe(tmp_path, tiny_base, export, seed=1)

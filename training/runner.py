@@ -205,6 +205,30 @@ def _metrics(log_history: list[dict], summary: dict, global_step: int, resumed: 
     }
 
 
+def _last_checkpoint(stage_dir: Path) -> str | None:
+    """The newest checkpoint saved whole. transformers writes a checkpoint's files in place and
+    its trainer_state.json last, so a kill while saving leaves a folder without it (or with half
+    of it): the main rank removes such folders (their step is trained and saved again) before any
+    rank resumes."""
+    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
+
+    if not stage_dir.is_dir():
+        return None
+    if _is_main():
+        for folder in stage_dir.glob(f"{PREFIX_CHECKPOINT_DIR}-*"):
+            if folder.is_dir() and _trainer_state(folder) is None:
+                shutil.rmtree(folder)
+    _barrier()
+    return get_last_checkpoint(str(stage_dir))
+
+
+def _trainer_state(checkpoint: Path) -> dict | None:
+    try:
+        return json.loads((checkpoint / "trainer_state.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def _finished_checkpoint(last: str | None) -> dict | None:
     """The state of a checkpoint taken at max_steps, if `last` is one.
 
@@ -213,7 +237,7 @@ def _finished_checkpoint(last: str | None) -> dict | None:
     """
     if last is None:
         return None
-    state = json.loads((Path(last) / "trainer_state.json").read_text())
+    state = _trainer_state(Path(last))
     done = state.get("max_steps", 0) > 0 and state["global_step"] >= state["max_steps"]
     return state if done else None
 
@@ -294,11 +318,9 @@ def run_stage(
     final = stage_dir / "model"
     if (final / DONE).exists():
         return json.loads((final / DONE).read_text())
-    from transformers.trainer_utils import get_last_checkpoint
-
     tokenizer = load_tokenizer(model_path, recipe.chat_template)
     args = _trl_config(stage, recipe, stage_dir)
-    last = get_last_checkpoint(str(stage_dir)) if stage_dir.is_dir() else None
+    last = _last_checkpoint(stage_dir)
     partial = stage_dir / "model.partial"
     if _is_main():
         shutil.rmtree(partial, ignore_errors=True)
