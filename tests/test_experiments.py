@@ -54,13 +54,34 @@ def registry(tmp_path_factory, tiny_teacher) -> Path:
         yield path
 
 
+def _spawn(spec: Path) -> subprocess.Popen:
+    """`experiments run SPEC --quiet` as `_run` starts it, its stderr read line by line."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "tests"), "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "experiments", "run", str(spec), "--quiet"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory, registry) -> tuple[Path, dict]:
-    """One uninterrupted local run with a SQLite store: its folder and its metrics."""
+def reference(tmp_path_factory, registry) -> tuple[Path, dict, dict]:
+    """One uninterrupted local run with a SQLite store: its folder, its metrics, and each step's
+    seconds (from its start line to the next step's, or to the end)."""
     ref = tmp_path_factory.mktemp("reference")
-    r = _run(tiny_spec(ref, ref / "store.sqlite"))
-    assert r.returncode == 0, r.stderr[-3000:]
-    return ref, metrics(ref / "store.sqlite")
+    p = _spawn(tiny_spec(ref, ref / "store.sqlite"))
+    lines, starts = [], []
+    for line in p.stderr:
+        lines.append(line)
+        if line.startswith("start "):
+            starts.append((line.split()[1], time.monotonic()))
+    assert p.wait() == 0, "".join(lines)[-3000:]
+    ends = [t for _, t in starts[1:]] + [time.monotonic()]
+    steps = {name: end - t for (name, t), end in zip(starts, ends, strict=True)}
+    return ref, metrics(ref / "store.sqlite"), steps
 
 
 def tiny_spec(folder: Path, store: str | Path, **changes) -> Path:
@@ -178,7 +199,7 @@ def _run(spec: Path, *extra: str) -> subprocess.CompletedProcess:
 def test_tiny_experiment_runs_resumes_after_kills_and_a_second_run_does_nothing(
     tmp_path, reference
 ):
-    ref, expected = reference
+    ref, expected, steps = reference
     assert (ref / "out" / "report" / "report.md").is_file()
     board = (ref / "out" / "leaderboard.csv").read_text()
     assert all(m in board for m in ("tiny-base", "ecd-a", "ecd-b"))
@@ -202,31 +223,26 @@ def test_tiny_experiment_runs_resumes_after_kills_and_a_second_run_does_nothing(
     spec = tiny_spec(work, work / "store.sqlite")
     rng = random.Random(0)
     targets = [  # the local executor's order: baselines are evaluated before the ECD models
-        "start generate",
-        "start train:ecd-a",
-        "start train:ecd-b",
-        "start evaluate:tiny-base",
-        "start evaluate:ecd-a",
+        "generate",
+        "train:ecd-a",
+        "train:ecd-b",
+        "evaluate:tiny-base:ifeval",
+        "evaluate:ecd-a:ifeval",
     ]
     hit = []
     for target in targets:
-        env = {**os.environ, "PYTHONPATH": str(ROOT / "tests"), "OMP_NUM_THREADS": "1"}
-        p = subprocess.Popen(
-            [sys.executable, "-m", "experiments", "run", str(spec), "--quiet"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        p, said = _spawn(spec), []
         for line in p.stderr:
-            if line.startswith(target):
-                time.sleep(rng.uniform(0.0, 1.5))
+            said.append(line)
+            if line.startswith(f"start {target}"):
+                # a random point in the step's first half (by the uninterrupted run's time of
+                # it), so that the kill lands inside the step on a fast machine as on a slow one
+                time.sleep(rng.uniform(0.0, 0.5) * steps[target])
                 p.send_signal(signal.SIGKILL)
                 hit.append(target)
                 break
         p.wait()
-        assert p.returncode == -signal.SIGKILL, f"ended before {target!r}"
+        assert p.returncode == -signal.SIGKILL, f"ended before {target!r}: {''.join(said)[-3000:]}"
     assert hit == targets
     final = _run(spec)
     assert final.returncode == 0, final.stderr[-3000:]
