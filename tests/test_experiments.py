@@ -54,9 +54,12 @@ def registry(tmp_path_factory, tiny_teacher) -> Path:
         yield path
 
 
-def _spawn(spec: Path) -> subprocess.Popen:
-    """`experiments run SPEC --quiet` as `_run` starts it, its stderr read line by line."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "tests"), "OMP_NUM_THREADS": "1"}
+def _spawn(spec: Path, threads: str | None = "1") -> subprocess.Popen:
+    """`experiments run SPEC --quiet` as `_run` starts it (or with torch's own thread count), its
+    stderr read line by line."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "tests")}
+    if threads:
+        env["OMP_NUM_THREADS"] = threads
     return subprocess.Popen(
         [sys.executable, "-m", "experiments", "run", str(spec), "--quiet"],
         cwd=ROOT,
@@ -67,12 +70,10 @@ def _spawn(spec: Path) -> subprocess.Popen:
     )
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory, registry) -> tuple[Path, dict, dict]:
-    """One uninterrupted local run with a SQLite store: its folder, its metrics, and each step's
-    seconds (from its start line to the next step's, or to the end)."""
-    ref = tmp_path_factory.mktemp("reference")
-    p = _spawn(tiny_spec(ref, ref / "store.sqlite"))
+def _timed_run(spec: Path, threads: str | None = "1") -> dict[str, float]:
+    """Run SPEC to the end: each step's seconds (from its start line to the next step's, or to
+    the end)."""
+    p = _spawn(spec, threads)
     lines, starts = [], []
     for line in p.stderr:
         lines.append(line)
@@ -80,7 +81,33 @@ def reference(tmp_path_factory, registry) -> tuple[Path, dict, dict]:
             starts.append((line.split()[1], time.monotonic()))
     assert p.wait() == 0, "".join(lines)[-3000:]
     ends = [t for _, t in starts[1:]] + [time.monotonic()]
-    steps = {name: end - t for (name, t), end in zip(starts, ends, strict=True)}
+    return {name: end - t for (name, t), end in zip(starts, ends, strict=True)}
+
+
+def _kill_in_steps(
+    spec: Path, targets: list[str], steps: dict[str, float], threads: str | None = "1"
+) -> None:
+    """One run of SPEC per target step, killed with -9 at a random point in the step's first half
+    (by the uninterrupted run's time of it, `steps`), so that the kill lands inside the step on a
+    fast machine as on a slow one."""
+    rng = random.Random(0)
+    for target in targets:
+        p, said = _spawn(spec, threads), []
+        for line in p.stderr:
+            said.append(line)
+            if line.startswith(f"start {target}"):
+                time.sleep(rng.uniform(0.0, 0.5) * steps[target])
+                p.send_signal(signal.SIGKILL)
+                break
+        p.wait()
+        assert p.returncode == -signal.SIGKILL, f"ended before {target!r}: {''.join(said)[-3000:]}"
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, registry) -> tuple[Path, dict, dict]:
+    """One uninterrupted local run with a SQLite store: its folder, its metrics, its step times."""
+    ref = tmp_path_factory.mktemp("reference")
+    steps = _timed_run(tiny_spec(ref, ref / "store.sqlite"))
     return ref, metrics(ref / "store.sqlite"), steps
 
 
@@ -221,7 +248,6 @@ def test_tiny_experiment_runs_resumes_after_kills_and_a_second_run_does_nothing(
     work = tmp_path / "killed"
     work.mkdir()
     spec = tiny_spec(work, work / "store.sqlite")
-    rng = random.Random(0)
     targets = [  # the local executor's order: baselines are evaluated before the ECD models
         "generate",
         "train:ecd-a",
@@ -229,21 +255,7 @@ def test_tiny_experiment_runs_resumes_after_kills_and_a_second_run_does_nothing(
         "evaluate:tiny-base:ifeval",
         "evaluate:ecd-a:ifeval",
     ]
-    hit = []
-    for target in targets:
-        p, said = _spawn(spec), []
-        for line in p.stderr:
-            said.append(line)
-            if line.startswith(f"start {target}"):
-                # a random point in the step's first half (by the uninterrupted run's time of
-                # it), so that the kill lands inside the step on a fast machine as on a slow one
-                time.sleep(rng.uniform(0.0, 0.5) * steps[target])
-                p.send_signal(signal.SIGKILL)
-                hit.append(target)
-                break
-        p.wait()
-        assert p.returncode == -signal.SIGKILL, f"ended before {target!r}: {''.join(said)[-3000:]}"
-    assert hit == targets
+    _kill_in_steps(spec, targets, steps)
     final = _run(spec)
     assert final.returncode == 0, final.stderr[-3000:]
     assert metrics(work / "store.sqlite") == expected
@@ -270,3 +282,44 @@ def test_ray_cluster_and_postgres_store_give_the_local_results(tmp_path, referen
     assert metrics(postgres_url) == reference[1]
     assert (distributed / "out" / "report" / "report.md").is_file()
     assert _run(spec, "--executor", "ray", "--ray-cpus", "2").stderr.count("0 to run") == 1
+
+
+@pytest.mark.slow
+def test_tiny_cpu_as_shipped_killed_at_random_points_ends_as_the_uninterrupted_run(
+    tmp_path, monkeypatch
+):
+    """experiments/tiny-cpu.yaml itself, on the embedded model (about 12 minutes a run on 2 cores):
+    killed with -9 in generation, training and evaluation and rerun, it ends with the
+    uninterrupted run's metrics and leaderboard, no model call made twice; a second run does
+    nothing. torch's own thread count, as a user runs it."""
+    monkeypatch.setenv("ECD_HARNESS_REGISTRY", str(tmp_path / "registry.yaml"))
+
+    def shipped(folder: Path) -> Path:
+        spec = yaml.safe_load(TINY.read_text())
+        spec.update(out=str(folder / "out"), store=str(folder / "store.sqlite"))
+        folder.mkdir()
+        (folder / "tiny-cpu.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+        return folder / "tiny-cpu.yaml"
+
+    ref, work = tmp_path / "ref", tmp_path / "killed"
+    steps = _timed_run(shipped(ref), threads=None)
+    targets = [
+        "generate",
+        "train:ecd-tiny-hard",
+        "train:ecd-tiny-sft",
+        "evaluate:smollm2-135m-instruct:ifeval",
+        "evaluate:ecd-tiny-random:ifeval",
+    ]
+    _kill_in_steps(shipped(work), targets, steps, threads=None)
+    _timed_run(work / "tiny-cpu.yaml", threads=None)
+    assert metrics(work / "store.sqlite") == metrics(ref / "store.sqlite")
+    board = (work / "out" / "leaderboard.csv").read_text()
+    assert board == (ref / "out" / "leaderboard.csv").read_text()
+    killed, uninterrupted = open_store(work / "store.sqlite"), open_store(ref / "store.sqlite")
+    assert killed.count("generations") == uninterrupted.count("generations")
+    finished = [r for r in killed.runs() if r.status == "finished"]
+    assert len(finished) == len({(r.model, r.suite) for r in finished}) == 5
+    again = _spawn(work / "tiny-cpu.yaml", threads=None)
+    said = again.stderr.read()
+    assert again.wait() == 0 and "12 of 12 steps done, 0 to run" in said
+    assert killed.count("generations") == uninterrupted.count("generations")
