@@ -1,5 +1,6 @@
 """The hf backend's continuous batching on the embedded model: the same completions as plain
-batch-size-1 greedy decoding, reported one by one as they end, cached and resumed as before."""
+batch-size-1 greedy decoding, reported one by one as they end, cached and resumed as before; the
+key/value slots grow keeping what they hold."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import json
 import pytest
 
 from harness.backends import SamplingParams, fingerprint_for, make_backend
-from harness.backends.hf import render_prompt
+from harness.backends.hf import _Slots, render_prompt
 from harness.registry import resolve_model
 from harness.runner import CachedGenerator
 from harness.store import Store
@@ -61,6 +62,7 @@ def test_continuous_equals_batch_size_one_greedy(smol, conversations):
         assert c.prompt_tokens > 0
     early = out[2]
     assert early.finish_reason == "stop" and early.completion_tokens < 24
+    assert smol.model.config._attn_implementation == "sdpa", "restored after the decode"
 
 
 def test_on_result_once_per_conversation_as_each_ends(smol, conversations, monkeypatch):
@@ -136,3 +138,59 @@ def test_cached_and_resumed_through_the_store(tmp_path, smol, conversations):
     again = CachedGenerator(store, fp, "ifeval@test", build, progress=False)(conversations, params)
     assert calls == [3, 3] and not built
     assert [c.text for c in again] == [c.text for c in full]
+
+
+def test_slots_grow_keeping_what_they_hold():
+    """Capacity doubles (up to the model's context) when a row outgrows it; what the slots hold
+    stays, and a step writes each row's new key and value at its own position."""
+    import types
+
+    import torch
+
+    config = types.SimpleNamespace(
+        num_key_value_heads=1, num_attention_heads=2, head_dim=4, hidden_size=8, num_hidden_layers=2
+    )
+    kv = _Slots(config, slots=2, capacity=4, dtype=torch.float32, device="cpu")
+    keys = [torch.randn(1, 1, 3, 4) for _ in range(2)]
+    values = [torch.randn(1, 1, 3, 4) for _ in range(2)]
+    layers = [types.SimpleNamespace(keys=k, values=v) for k, v in zip(keys, values, strict=True)]
+    kv.store(1, types.SimpleNamespace(layers=layers))
+    kv.fit(4, most=100)
+    assert kv.k[0].shape[2] == 4
+    kv.fit(5, most=100)
+    assert kv.k[0].shape[2] == 8
+    kv.fit(20, most=12)
+    assert kv.k[1].shape[2] == 12
+    for layer in range(2):
+        assert torch.equal(kv.k[layer][1, :, :3], keys[layer][0])
+        assert torch.equal(kv.v[layer][1, :, :3], values[layer][0])
+    new_key, new_value = torch.randn(1, 1, 1, 4), torch.randn(1, 1, 1, 4)
+    query = torch.randn(1, 2, 1, 4)
+    out = kv.step([(1, 3)]).attend(0, query, new_key, new_value, 0.5)
+    assert torch.equal(kv.k[0][1, :, 3], new_key[0, :, 0])
+    full_k = torch.cat([keys[0], new_key], dim=2)
+    full_v = torch.cat([values[0], new_value], dim=2)
+    expected = torch.nn.functional.scaled_dot_product_attention(
+        query, full_k, full_v, scale=0.5, enable_gqa=True
+    )
+    assert out.shape == (1, 1, 2, 4)
+    assert torch.allclose(out, expected.transpose(1, 2))
+
+
+def test_a_layer_that_drops_the_rows_falls_back_to_static_batches(smol, conversations, monkeypatch):
+    """The continuous path needs every layer's attention to see a decode step's rows: a model whose
+    forward drops them (here one layer) is found by the one-step probe and decoded in static
+    batches instead, with the same completions."""
+    attention = smol.model.model.layers[1].self_attn
+    forward = attention.forward
+
+    def dropping(*args, rows=None, **kwargs):
+        return forward(*args, **kwargs)
+
+    assert smol._rows_reach_attention()
+    monkeypatch.setattr(attention, "forward", dropping)
+    monkeypatch.setattr(smol, "_continuous", None)
+    assert not smol._continuous_ok()
+    params = SamplingParams(temperature=0.0, max_new_tokens=12)
+    static = smol.generate(conversations[:3], params)
+    assert [c.text for c in static] == [plain_greedy(smol, c, 12)[0] for c in conversations[:3]]

@@ -1,9 +1,12 @@
-"""transformers backend: batched generation with left padding, CPU or GPU.
+"""transformers backend: batched generation, CPU or GPU.
 
 Greedy decoding uses continuous batching (`_generate_continuous`): up to `batch_size` rows decode
-together and a finished row's place goes to the next prompt at once, so no step is spent on
-padding or on rows that have ended. Sampling, and models whose greedy decoding is more than an
-argmax over a plain KV cache, use static length-sorted batches through `model.generate`.
+together and a finished row's place goes to the next prompt at once, so no step is spent on rows
+that have ended. Each prompt is prefilled on its own (no padding) into a slot of preallocated
+key/value buffers, and each row attends over its own tokens only, so no step reads padding and no
+cache is copied when rows join or leave. Sampling, and models whose greedy decoding is more than
+an argmax over a plain KV cache with sdpa attention, use static length-sorted, left-padded
+batches through `model.generate`.
 
 torch and transformers are imported when the backend is built, so finding the backend is cheap."""
 
@@ -40,63 +43,107 @@ def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
     return (text[: min(cuts)], True) if cuts else (text, False)
 
 
-_SLAB = None
+ROWS_ATTENTION = "harness_rows_sdpa"
 
 
-def _slab_layer():
-    """A DynamicLayer that keeps its keys and values in buffers with room for `ROOM` more
-    tokens, so a decode step writes in place (DynamicLayer concatenates, copying the whole cache
-    every step: half of a step's time at 32 rows of 500 tokens on a CPU)."""
-    global _SLAB
-    if _SLAB is not None:
-        return _SLAB
-    from transformers.cache_utils import DynamicLayer
+def _rows_attention() -> str:
+    """Register (once) an attention implementation that is sdpa, except in a decode step of the
+    continuous batch (`rows=` a `_Slots` passed through the model's forward): there each row
+    writes its new key and value into its slot and attends over exactly its own tokens, so no
+    step reads padding and no cache is copied when rows join or leave."""
+    from transformers import AttentionInterface
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
-    class SlabLayer(DynamicLayer):
-        ROOM = 64
+    if ROWS_ATTENTION not in AttentionInterface._global_mapping:
 
-        def __init__(self, keys, values):
-            super().__init__()
-            self.is_initialized, self.device = True, keys.device
-            self._buffers(keys, values)
+        def attention(module, query, key, value, attention_mask, rows=None, **kwargs):
+            if rows is None:
+                return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
+            return rows.attend(module.layer_idx, query, key, value, kwargs.get("scaling")), None
 
-        def _buffers(self, keys, values) -> None:
-            batch, heads, length, dim = keys.shape
-            self._k = keys.new_empty(batch, heads, length + self.ROOM, dim)
-            self._v = values.new_empty(batch, values.shape[1], length + self.ROOM, values.shape[3])
-            self._k[:, :, :length], self._v[:, :, :length] = keys, values
-            self.keys, self.values = self._k[:, :, :length], self._v[:, :, :length]
+        AttentionInterface.register(ROWS_ATTENTION, attention)
+        AttentionMaskInterface.register(ROWS_ATTENTION, sdpa_mask)
+    return ROWS_ATTENTION
 
-        def update(self, key_states, value_states, *args, **kwargs):
-            length, add = self.keys.shape[-2], key_states.shape[-2]
-            if length + add > self._k.shape[-2]:
-                self._buffers(self.keys, self.values)
-            self._k[:, :, length : length + add] = key_states
-            self._v[:, :, length : length + add] = value_states
-            self.keys = self._k[:, :, : length + add]
-            self.values = self._v[:, :, : length + add]
-            return self.keys, self.values
 
-        def keep(self, rows, drop_left: int) -> None:
-            """Keep only these batch rows, and drop the first `drop_left` positions."""
-            length = self.keys.shape[-2] - drop_left
-            self._k, self._v = self._k[rows, :, drop_left:], self._v[rows, :, drop_left:]
-            self.keys, self.values = self._k[:, :, :length], self._v[:, :, :length]
+class _Slots:
+    """Keys and values of the continuous batch: per layer one buffer [slots, kv heads, capacity,
+    head dim], a sequence's tokens from column 0 of its slot. A prompt's prefill is copied into
+    a free slot; each decode step writes one column per row in place."""
 
-        def batch_select_indices(self, indices) -> None:
-            self.keep(indices, 0)
+    def __init__(self, config, slots: int, capacity: int, dtype, device):
+        import torch
 
-    _SLAB = SlabLayer
-    return SlabLayer
+        heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
+        dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+        shape = (slots, heads, capacity, dim)
+        layers = config.num_hidden_layers
+        self.k = [torch.empty(shape, dtype=dtype, device=device) for _ in range(layers)]
+        self.v = [torch.empty(shape, dtype=dtype, device=device) for _ in range(layers)]
+        self.device = device
+        self.rows: list[tuple[int, int]] = []
+        self.attended = 0  # attention layers the current step went through
+
+    def fit(self, length: int, most: int) -> None:
+        """Room for `length` tokens per slot: double the capacity (at most `most`) when short."""
+        capacity = self.k[0].shape[2]
+        if length <= capacity:
+            return
+        grown = min(most, max(length, 2 * capacity))
+        for buffers in (self.k, self.v):
+            for j, old in enumerate(buffers):
+                new = old.new_empty(old.shape[0], old.shape[1], grown, old.shape[3])
+                new[:, :, :capacity] = old
+                buffers[j] = new
+
+    def store(self, slot: int, cache) -> None:
+        """Copy a prefilled prompt's keys and values (a batch-of-one cache) into `slot`."""
+        for k, v, layer in zip(self.k, self.v, cache.layers, strict=True):
+            length = layer.keys.shape[-2]
+            k[slot, :, :length] = layer.keys[0]
+            v[slot, :, :length] = layer.values[0]
+
+    def step(self, rows: list[tuple[int, int]]) -> _Slots:
+        """Set the next decode step's rows: (slot, position of the new token) each."""
+        import torch
+
+        self.rows, self.attended = rows, 0
+        self.slot_index = torch.tensor([s for s, _ in rows], device=self.device)
+        self.position_index = torch.tensor([p for _, p in rows], device=self.device)
+        return self
+
+    def attend(self, layer: int, query, key, value, scale):
+        """One decode step of one layer: store each row's new key and value at its position,
+        then sdpa per row over its own columns (the batch-of-one call plain greedy decoding
+        makes). query [rows, heads, 1, dim] -> [rows, 1, heads, dim]."""
+        import torch
+        import torch.nn.functional as F
+
+        self.attended += 1
+        k, v = self.k[layer], self.v[layer]
+        k[self.slot_index, :, self.position_index] = key[:, :, 0]
+        v[self.slot_index, :, self.position_index] = value[:, :, 0]
+        out = [
+            F.scaled_dot_product_attention(
+                query[r : r + 1],
+                k[s : s + 1, :, : p + 1],
+                v[s : s + 1, :, : p + 1],
+                scale=scale,
+                enable_gqa=True,
+            )
+            for r, (s, p) in enumerate(self.rows)
+        ]
+        return torch.cat(out).transpose(1, 2)
 
 
 class _Row:
-    """One sequence of the continuous batch: which conversation, its tokens so far."""
+    """One sequence of the continuous batch: which conversation, its slot, its tokens so far."""
 
-    __slots__ = ("index", "prompt_tokens", "limit", "ids")
+    __slots__ = ("index", "prompt_tokens", "limit", "slot", "ids")
 
-    def __init__(self, index: int, prompt_tokens: int, limit: int):
-        self.index, self.prompt_tokens, self.limit = index, prompt_tokens, limit
+    def __init__(self, index: int, prompt_tokens: int, limit: int, slot: int):
+        self.index, self.prompt_tokens, self.limit, self.slot = index, prompt_tokens, limit, slot
         self.ids: list[int] = []
 
     @property
@@ -217,132 +264,109 @@ class HFBackend(Backend):
             layers = DynamicCache(config=config).layers
             self._continuous = bool(
                 not processors
+                and config._attn_implementation == "sdpa"
                 and not getattr(config, "is_encoder_decoder", False)
                 and all(type(layer) is DynamicLayer for layer in layers)
                 and "cache" in inspect.signature(self.model.forward).parameters
             )
+            self._continuous = self._continuous and self._rows_reach_attention()
         return self._continuous
+
+    def _rows_reach_attention(self) -> bool:
+        """Whether the model's forward hands a decode step's `rows` to every layer's attention
+        (transformers' decoders pass attention kwargs through; a layer that dropped them would
+        attend over its one new token only). Probed once with a one-token step."""
+        import torch
+
+        config = self.model.config
+        kv = _Slots(config, 1, 1, self.model.dtype, self.device)
+        implementation = config._attn_implementation
+        self.model.set_attn_implementation(_rows_attention())
+        try:
+            with torch.inference_mode():
+                self.model(
+                    input_ids=torch.zeros(1, 1, dtype=torch.long, device=self.device),
+                    position_ids=torch.zeros(1, 1, dtype=torch.long, device=self.device),
+                    use_cache=False,
+                    logits_to_keep=1,
+                    rows=kv.step([(0, 0)]),
+                )
+        finally:
+            self.model.set_attn_implementation(implementation)
+        return kv.attended == config.num_hidden_layers
 
     def _generate_continuous(
         self, prompts: list[tuple[int, list[int]]], params: SamplingParams, report: OnResult
     ) -> None:
         """Greedy decoding with continuous batching: up to `batch_size` rows decode together;
         a row leaves the batch (and is reported) the step it ends, by EOS, stop string or length,
-        and the next prompt is prefilled and joins in its place. Rows are left-padded in one
-        KV cache; columns no remaining row uses are trimmed."""
+        and the next prompt is prefilled on its own into the freed slot of the key/value buffers
+        (`_Slots`). Each row attends over its own tokens only (`_rows_attention`)."""
         import torch
 
         eos = self._eos_ids()
         context = getattr(self.model.config, "max_position_embeddings", None) or 2048
+        longest = max(len(t) for _, t in prompts)
+        kv = _Slots(
+            self.model.config,
+            min(self.batch_size, len(prompts)),
+            min(context, longest + (params.max_new_tokens or 256)),
+            self.model.dtype,
+            self.device,
+        )
+        free = list(reversed(range(kv.k[0].shape[0])))
         pending = list(reversed(prompts))  # pop() takes the next one
         rows: list[_Row] = []
-        cache = mask = None  # KV cache [B, H, T, D] and attention mask [B, T] of `rows`
-        last = torch.empty(0, dtype=torch.long, device=self.device)  # next input token per row
-
-        while pending or rows:
-            free = self.batch_size - len(rows)
-            if pending and free > 0:
-                group = [pending.pop() for _ in range(min(free, len(pending)))]
-                new_cache, new_mask, first = self._prefill([t for _, t in group])
-                new_rows = [
-                    _Row(
-                        i,
-                        len(t),
-                        params.max_new_tokens or max(1, context - len(t)),
-                    )
-                    for i, t in group
-                ]
-                cache, mask = self._join(cache, mask, new_cache, new_mask)
-                fresh = len(rows)
-                rows += new_rows
-                last = torch.cat([last, first])
-            else:
-                step_mask = torch.cat([mask, mask.new_ones(len(rows), 1)], dim=1)
-                positions = torch.tensor([[r.position] for r in rows], device=self.device)
+        implementation = self.model.config._attn_implementation
+        self.model.set_attn_implementation(_rows_attention())
+        try:
+            while pending or rows:
+                while pending and free:
+                    i, tokens = pending.pop()
+                    limit = params.max_new_tokens or max(1, context - len(tokens))
+                    row = _Row(i, len(tokens), limit, free.pop())
+                    first = self._prefill(tokens, kv, row.slot)
+                    if row.done_with(first, eos, params.stop, self.tokenizer):
+                        report(row.index, self._completion(row.ids, row.prompt_tokens, params, eos))
+                        free.append(row.slot)
+                    else:
+                        rows.append(row)
+                if not rows:
+                    continue
+                kv.fit(max(r.position for r in rows) + 1, context)
                 logits = self.model(
-                    input_ids=last[:, None],
-                    attention_mask=step_mask,
-                    position_ids=positions,
-                    cache=cache,
-                    use_cache=True,
+                    input_ids=torch.tensor([[r.ids[-1]] for r in rows], device=self.device),
+                    position_ids=torch.tensor([[r.position] for r in rows], device=self.device),
+                    use_cache=False,
                     logits_to_keep=1,
+                    rows=kv.step([(r.slot, r.position) for r in rows]),
                 ).logits
-                mask = step_mask
-                last = logits[:, -1].float().argmax(dim=-1)
-                fresh = 0
-            # `last` holds each row's newest token: the first for rows just prefilled (from
-            # `fresh` on), else this step's for every row
-            tokens = last.tolist()
-            keep = list(range(fresh))
-            for j in range(fresh, len(rows)):
-                row = rows[j]
-                if row.done_with(tokens[j], eos, params.stop, self.tokenizer):
-                    report(row.index, self._completion(row.ids, row.prompt_tokens, params, eos))
-                else:
-                    keep.append(j)
-            if len(keep) < len(rows):
-                rows = [rows[j] for j in keep]
-                index = torch.tensor(keep, dtype=torch.long, device=self.device)
-                last = last[index]
-                if rows:
-                    mask = mask[index]
-                    used = int(mask.any(dim=0).float().argmax())  # first column still in use
-                    mask = mask[:, used:]
-                    for layer in cache.layers:
-                        layer.keep(index, used)
-                else:
-                    cache = mask = None
+                going = []
+                for row, token in zip(rows, logits[:, -1].float().argmax(dim=-1).tolist()):
+                    if row.done_with(token, eos, params.stop, self.tokenizer):
+                        report(row.index, self._completion(row.ids, row.prompt_tokens, params, eos))
+                        free.append(row.slot)
+                    else:
+                        going.append(row)
+                rows = going
+        finally:
+            self.model.set_attn_implementation(implementation)
 
-    def _prefill(self, prompts: list[list[int]]):
-        """Run left-padded prompts through the model: their KV cache, attention mask and first
-        greedy token."""
+    def _prefill(self, tokens: list[int], kv: _Slots, slot: int) -> int:
+        """Run one prompt through the model as plain greedy decoding does (a batch of one, no
+        padding), keep its keys and values in `slot`; its first greedy token."""
         import torch
         from transformers import DynamicCache
 
-        width = max(len(t) for t in prompts)
-        pad = self.tokenizer.pad_token_id
-        ids = torch.tensor([[pad] * (width - len(t)) + t for t in prompts], device=self.device)
-        mask = torch.tensor(
-            [[0] * (width - len(t)) + [1] * len(t) for t in prompts], device=self.device
-        )
-        positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)
         cache = DynamicCache(config=self.model.config)
         logits = self.model(
-            input_ids=ids,
-            attention_mask=mask,
-            position_ids=positions,
+            input_ids=torch.tensor([tokens], device=self.device),
             cache=cache,
             use_cache=True,
             logits_to_keep=1,
         ).logits
-        return cache, mask, logits[:, -1].float().argmax(dim=-1)
-
-    @staticmethod
-    def _join(cache, mask, new_cache, new_mask):
-        """Stack two left-padded batches (KV cache and attention mask), padding the shorter on the
-        left."""
-        import torch
-        import torch.nn.functional as F
-
-        slab = _slab_layer()
-        if cache is None:
-            new_cache.layers = [slab(layer.keys, layer.values) for layer in new_cache.layers]
-            return new_cache, new_mask
-        old, new = mask.shape[1], new_mask.shape[1]
-        width = max(old, new)
-
-        def stack(a, b):
-            a = F.pad(a, (0, 0, width - old, 0)) if old < width else a
-            b = F.pad(b, (0, 0, width - new, 0)) if new < width else b
-            return torch.cat([a, b])
-
-        cache.layers = [
-            slab(stack(layer.keys, add.keys), stack(layer.values, add.values))
-            for layer, add in zip(cache.layers, new_cache.layers, strict=True)
-        ]
-        mask = F.pad(mask, (width - old, 0)) if old < width else mask
-        new_mask = F.pad(new_mask, (width - new, 0)) if new < width else new_mask
-        return cache, torch.cat([mask, new_mask])
+        kv.store(slot, cache)
+        return int(logits[0, -1].float().argmax())
 
     def _generate_batch(self, prompts: list[str], params: SamplingParams, report: OnResult) -> None:
         """Generate a batch; `report(j, completion)` for row j as soon as it ends with EOS (so
