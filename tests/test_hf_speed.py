@@ -194,3 +194,16 @@ def test_a_layer_that_drops_the_rows_falls_back_to_static_batches(smol, conversa
     params = SamplingParams(temperature=0.0, max_new_tokens=12)
     static = smol.generate(conversations[:3], params)
     assert [c.text for c in static] == [plain_greedy(smol, c, 12)[0] for c in conversations[:3]]
+
+
+def test_rows_may_run_past_the_models_context_as_plain_greedy_does(
+    smol, conversations, monkeypatch
+):
+    """A request's max_new_tokens may take a row past max_position_embeddings (model.generate
+    goes on, with a warning): the key/value slots grow to what the rows need, not to the context."""
+    monkeypatch.setattr(smol.model.config, "max_position_embeddings", 80)
+    prompts = [conversations[0], conversations[4]]  # 42 and 64 prompt tokens
+    out = smol.generate(prompts, SamplingParams(max_new_tokens=48))
+    assert any(c.prompt_tokens + c.completion_tokens > 80 for c in out)
+    for conversation, c in zip(prompts, out, strict=True):
+        assert c.text == plain_greedy(smol, conversation, 48)[0]

@@ -86,7 +86,8 @@ class _Slots:
         self.attended = 0  # attention layers the current step went through
 
     def fit(self, length: int, most: int) -> None:
-        """Room for `length` tokens per slot: double the capacity (at most `most`) when short."""
+        """Room for `length` tokens per slot: double the capacity (at most `most`, the longest a
+        row can get) when short."""
         capacity = self.k[0].shape[2]
         if length <= capacity:
             return
@@ -306,11 +307,15 @@ class HFBackend(Backend):
 
         eos = self._eos_ids()
         context = getattr(self.model.config, "max_position_embeddings", None) or 2048
+        # new tokens per prompt: the request's limit, else what the context leaves (as the API
+        # servers do); a set limit may run past the context, as model.generate does
+        limits = {i: params.max_new_tokens or max(1, context - len(t)) for i, t in prompts}
+        most = max(len(t) + limits[i] for i, t in prompts)  # the longest a row can get
         longest = max(len(t) for _, t in prompts)
         kv = _Slots(
             self.model.config,
             min(self.batch_size, len(prompts)),
-            min(context, longest + (params.max_new_tokens or 256)),
+            min(most, longest + (params.max_new_tokens or 256)),
             self.model.dtype,
             self.device,
         )
@@ -323,8 +328,7 @@ class HFBackend(Backend):
             while pending or rows:
                 while pending and free:
                     i, tokens = pending.pop()
-                    limit = params.max_new_tokens or max(1, context - len(tokens))
-                    row = _Row(i, len(tokens), limit, free.pop())
+                    row = _Row(i, len(tokens), limits[i], free.pop())
                     first = self._prefill(tokens, kv, row.slot)
                     if row.done_with(first, eos, params.stop, self.tokenizer):
                         report(row.index, self._completion(row.ids, row.prompt_tokens, params, eos))
@@ -333,7 +337,7 @@ class HFBackend(Backend):
                         rows.append(row)
                 if not rows:
                     continue
-                kv.fit(max(r.position for r in rows) + 1, context)
+                kv.fit(max(r.position for r in rows) + 1, most)
                 logits = self.model(
                     input_ids=torch.tensor([[r.ids[-1]] for r in rows], device=self.device),
                     position_ids=torch.tensor([[r.position] for r in rows], device=self.device),
