@@ -207,3 +207,12 @@ def test_rows_may_run_past_the_models_context_as_plain_greedy_does(
     assert any(c.prompt_tokens + c.completion_tokens > 80 for c in out)
     for conversation, c in zip(prompts, out, strict=True):
         assert c.text == plain_greedy(smol, conversation, 48)[0]
+
+
+def test_keys_the_slots_cannot_hold_fall_back_to_static_batches(smol, monkeypatch):
+    """A model whose keys and values have other shapes than the config's heads say (as in
+    multi-head latent attention) fails the probe instead of failing mid-run."""
+    monkeypatch.setattr(smol.model.config, "head_dim", 32, raising=False)
+    monkeypatch.setattr(smol, "_continuous", None)
+    assert not smol._continuous_ok()
+    assert smol.model.config._attn_implementation == "sdpa", "restored after the probe"

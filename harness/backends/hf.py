@@ -276,14 +276,15 @@ class HFBackend(Backend):
     def _rows_reach_attention(self) -> bool:
         """Whether the model's forward hands a decode step's `rows` to every layer's attention
         (transformers' decoders pass attention kwargs through; a layer that dropped them would
-        attend over its one new token only). Probed once with a one-token step."""
+        attend over its one new token only). Probed once with a one-token step; a model whose
+        keys and values the slots can't hold (other head shapes) fails the probe too."""
         import torch
 
         config = self.model.config
-        kv = _Slots(config, 1, 1, self.model.dtype, self.device)
         implementation = config._attn_implementation
         self.model.set_attn_implementation(_rows_attention())
         try:
+            kv = _Slots(config, 1, 1, self.model.dtype, self.device)
             with torch.inference_mode():
                 self.model(
                     input_ids=torch.zeros(1, 1, dtype=torch.long, device=self.device),
@@ -292,6 +293,8 @@ class HFBackend(Backend):
                     logits_to_keep=1,
                     rows=kv.step([(0, 0)]),
                 )
+        except (RuntimeError, IndexError, TypeError, ValueError, AttributeError):
+            return False
         finally:
             self.model.set_attn_implementation(implementation)
         return kv.attended == config.num_hidden_layers
