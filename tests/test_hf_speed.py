@@ -141,8 +141,8 @@ def test_cached_and_resumed_through_the_store(tmp_path, smol, conversations):
 
 
 def test_slots_grow_keeping_what_they_hold():
-    """Capacity doubles (up to the model's context) when a row outgrows it; what the slots hold
-    stays, and a step writes each row's new key and value at its own position."""
+    """Capacity doubles (up to the longest a row can get) when a row outgrows it; what the slots
+    hold stays, and a step writes each row's new key and value at its own position."""
     import types
 
     import torch

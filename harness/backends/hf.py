@@ -12,7 +12,8 @@ torch and transformers are imported when the backend is built, so finding the ba
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from harness.backends.base import Backend, Completion, Conversation, OnResult, SamplingParams
 from harness.backends.table import BackendSpec, Option, register
@@ -65,6 +66,17 @@ def _rows_attention() -> str:
         AttentionInterface.register(ROWS_ATTENTION, attention)
         AttentionMaskInterface.register(ROWS_ATTENTION, sdpa_mask)
     return ROWS_ATTENTION
+
+
+@contextmanager
+def _rows_attention_on(model) -> Iterator[None]:
+    """The model attends through `_rows_attention` inside, and as before after."""
+    before = model.config._attn_implementation
+    model.set_attn_implementation(_rows_attention())
+    try:
+        yield
+    finally:
+        model.set_attn_implementation(before)
 
 
 class _Slots:
@@ -281,11 +293,9 @@ class HFBackend(Backend):
         import torch
 
         config = self.model.config
-        implementation = config._attn_implementation
-        self.model.set_attn_implementation(_rows_attention())
         try:
             kv = _Slots(config, 1, 1, self.model.dtype, self.device)
-            with torch.inference_mode():
+            with _rows_attention_on(self.model), torch.inference_mode():
                 self.model(
                     input_ids=torch.zeros(1, 1, dtype=torch.long, device=self.device),
                     position_ids=torch.zeros(1, 1, dtype=torch.long, device=self.device),
@@ -295,8 +305,6 @@ class HFBackend(Backend):
                 )
         except (RuntimeError, IndexError, TypeError, ValueError, AttributeError):
             return False
-        finally:
-            self.model.set_attn_implementation(implementation)
         return kv.attended == config.num_hidden_layers
 
     def _generate_continuous(
@@ -315,28 +323,32 @@ class HFBackend(Backend):
         limits = {i: params.max_new_tokens or max(1, context - len(t)) for i, t in prompts}
         most = max(len(t) + limits[i] for i, t in prompts)  # the longest a row can get
         longest = max(len(t) for _, t in prompts)
+        slots = min(self.batch_size, len(prompts))
         kv = _Slots(
             self.model.config,
-            min(self.batch_size, len(prompts)),
+            slots,
             min(most, longest + (params.max_new_tokens or 256)),
             self.model.dtype,
             self.device,
         )
-        free = list(reversed(range(kv.k[0].shape[0])))
+        free = list(reversed(range(slots)))
         pending = list(reversed(prompts))  # pop() takes the next one
         rows: list[_Row] = []
-        implementation = self.model.config._attn_implementation
-        self.model.set_attn_implementation(_rows_attention())
-        try:
+
+        def going_on(row: _Row, token: int) -> bool:
+            """Add the row's newest token; when it ends, report it and free its slot."""
+            if not row.done_with(token, eos, params.stop, self.tokenizer):
+                return True
+            report(row.index, self._completion(row.ids, row.prompt_tokens, params, eos))
+            free.append(row.slot)
+            return False
+
+        with _rows_attention_on(self.model):
             while pending or rows:
                 while pending and free:
                     i, tokens = pending.pop()
                     row = _Row(i, len(tokens), limits[i], free.pop())
-                    first = self._prefill(tokens, kv, row.slot)
-                    if row.done_with(first, eos, params.stop, self.tokenizer):
-                        report(row.index, self._completion(row.ids, row.prompt_tokens, params, eos))
-                        free.append(row.slot)
-                    else:
+                    if going_on(row, self._prefill(tokens, kv, row.slot)):
                         rows.append(row)
                 if not rows:
                     continue
@@ -348,16 +360,8 @@ class HFBackend(Backend):
                     logits_to_keep=1,
                     rows=kv.step([(r.slot, r.position) for r in rows]),
                 ).logits
-                going = []
-                for row, token in zip(rows, logits[:, -1].float().argmax(dim=-1).tolist()):
-                    if row.done_with(token, eos, params.stop, self.tokenizer):
-                        report(row.index, self._completion(row.ids, row.prompt_tokens, params, eos))
-                        free.append(row.slot)
-                    else:
-                        going.append(row)
-                rows = going
-        finally:
-            self.model.set_attn_implementation(implementation)
+                tokens = logits[:, -1].float().argmax(dim=-1).tolist()
+                rows = [row for row, t in zip(rows, tokens, strict=True) if going_on(row, t)]
 
     def _prefill(self, tokens: list[int], kv: _Slots, slot: int) -> int:
         """Run one prompt through the model as plain greedy decoding does (a batch of one, no
