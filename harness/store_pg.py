@@ -13,17 +13,21 @@ differs from SQLite (`harness.store.SQLite`, the same methods):
   rows were written in (SQLite: the rowid); tables and columns come from information_schema;
 - the URL's password is masked wherever the store is named (`path`, every error);
 - a connection the server dropped while idle is opened again for the next statement outside a
-  transaction (a run waits on its model for hours between writes).
+  transaction (a run waits on its model for hours between writes);
+- PostgreSQL text cannot hold NUL, which a model's reply may contain: strings are written with
+  NUL and U+0001 escaped, and read back unescaped (`_NulSafeStr`, `_NulSafeText`).
 psycopg is imported only when a URL is opened: `pip install -e .[postgres]`.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from urllib.parse import unquote, urlsplit
 
 import psycopg
+from psycopg.types.string import StrDumperUnknown, TextLoader
 
 from harness.redact import MASK, redact, redact_url
 
@@ -51,6 +55,8 @@ class Postgres:
             conn = psycopg.connect(
                 self._url, autocommit=True, connect_timeout=10, application_name="ecd-harness"
             )
+            conn.adapters.register_dumper(str, _NulSafeStr)
+            conn.adapters.register_loader("text", _NulSafeText)
             # how long a writer waits for the write lock (SQLite: the busy timeout)
             conn.execute("SELECT set_config('lock_timeout', %s, false)", (f"{int(self.timeout)}s",))
             return conn
@@ -149,3 +155,26 @@ class _Connection:
     def executemany(self, sql: str, rows: Iterable) -> None:
         with self.conn.cursor() as cursor:
             cursor.executemany(sql.replace("?", "%s"), rows)
+
+
+_ESCAPED = re.compile("\x01([\x01\x02])")
+
+
+class _NulSafeStr(StrDumperUnknown):
+    """A string as PostgreSQL text can hold it: U+0001 doubled, then NUL as U+0001 U+0002 (the
+    two characters no text a user reads has; any other string is sent as it is)."""
+
+    def dump(self, obj: str):
+        if "\x00" in obj or "\x01" in obj:
+            obj = obj.replace("\x01", "\x01\x01").replace("\x00", "\x01\x02")
+        return super().dump(obj)
+
+
+class _NulSafeText(TextLoader):
+    """Text as it was before `_NulSafeStr` escaped it."""
+
+    def load(self, data):
+        text = super().load(data)
+        if isinstance(text, str) and "\x01" in text:
+            return _ESCAPED.sub(lambda m: "\x01" if m[1] == "\x01" else "\x00", text)
+        return text

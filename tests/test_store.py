@@ -66,6 +66,30 @@ def test_finished_run_round_trip(store_at):
     assert store.log(run)["over"] == {"total": 0, "failed": 0, "unit": "items"}
 
 
+def test_replies_with_control_characters_round_trip(store_at):
+    """A reply may hold any character; PostgreSQL text cannot hold NUL, so it is escaped there."""
+    store = open_store(store_at)
+    texts = ["a\x00b", "\x01\x02 and \x00\x01\x00", "\x01\x01", "plain"]
+    store.put_generations(
+        [
+            {"key": f"k\x00{i}", "model_fingerprint": "fp", "request": {}, "text": t}
+            for i, t in enumerate(texts)
+        ]
+    )
+    got = store.get_generations([f"k\x00{i}" for i in range(len(texts))] + ["k0"])
+    assert [got[f"k\x00{i}"]["text"] for i in range(len(texts))] == texts and "k0" not in got
+    store.put_judgments(
+        [{"key": "j", "judge_fingerprint": "fp", "request": {}, "status": "ok", "output": texts[1]}]
+    )
+    assert store.get_judgments(["j"])["j"]["output"] == texts[1]
+    run = store.start_run("ifeval", "m\x00", "fp", {})
+    store.fail_run(run, "the endpoint sent \x00")
+    assert (
+        store.run(run).model == "m\x00"
+        and store.run(run).status == "failed: the endpoint sent \x00"
+    )
+
+
 def test_missing_run_columns_are_added(store_at):
     store = open_store(store_at)
     for column in ("unit", "notes"):  # as in a store from before they existed
