@@ -9,7 +9,7 @@ import json
 import os
 import socket
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from importlib import metadata
 from pathlib import Path
 
@@ -96,11 +96,30 @@ def read_jsonl(path: Path, required: tuple[str, ...] = ()) -> list[dict]:
 
 
 def parse_yaml(text: str, origin: str):
-    """`yaml.safe_load`, with a syntax error reported as one line naming `origin`."""
+    """`yaml.safe_load`, with a syntax error reported as one line naming `origin`. A key given
+    twice in one mapping is an error: PyYAML keeps the last silently, so a recipe or spec with a
+    pasted-in second `lr:` would run with a setting its reader never sees."""
     import yaml
 
+    class Loader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            seen = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base`, overridable
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                if not isinstance(key, Hashable):  # PyYAML's own error follows
+                    continue
+                if key in seen:
+                    line = key_node.start_mark.line + 1
+                    raise HarnessError(
+                        f"{origin}: line {line}: key {key!r} given twice in one mapping; keep one"
+                    )
+                seen.add(key)
+            return super().construct_mapping(node, deep)
+
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=Loader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as e:
         raise HarnessError(f"{origin}: not valid YAML ({str(e).splitlines()[0]})") from None
 

@@ -192,6 +192,17 @@ def test_recipe_mistakes_are_one_line(tmp_path, capsys, change, expected):
     assert expected in _error(["check", str(recipe)], capsys)
 
 
+def test_a_key_given_twice_is_refused(tmp_path, capsys):
+    """PyYAML would keep the second `beta` silently; the recipe is refused, naming the line."""
+    recipe = tiny_recipe(tmp_path, tmp_path / "no-model-here", write_export(tmp_path / "e", n=2))
+    text = recipe.read_text().replace("dpo:\n", "dpo:\n  beta: 0.5\n", 1)
+    assert text.count("beta:") == 2
+    recipe.write_text(text)
+    line = text[: text.index("beta:", text.index("beta: 0.5") + 1)].count("\n") + 1
+    err = _error(["check", str(recipe)], capsys)
+    assert f"recipe.yaml: line {line}: key 'beta' given twice in one mapping" in err
+
+
 def test_stages_dispatch_through_one_table():
     """Every stage a recipe names resolves through STAGES to TRL's config and trainer, and has a
     settings section and a data source in the recipe whose keys that TRL config knows."""
