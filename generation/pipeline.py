@@ -1,7 +1,7 @@
 """The ECD run: seeds -> K rounds of evolution -> teacher responses -> (judge) -> export.
 
-Every model call goes through harness.runner.CachedGenerator: each completion is committed to the
-store as it arrives, so a killed run resumes with only the missing calls, and a rerun with other
+Every model call goes through harness.runner.CachedGenerator: completions are committed to the
+store as they arrive, so a killed run resumes with only the missing calls, and a rerun with other
 export settings (variants) costs nothing. All randomness is seeded per (run seed, seed id, round),
 so which operation a chain gets never depends on the order in which calls finish.
 """

@@ -77,10 +77,12 @@ class CachedGenerator:
         ]
 
         def answer(pending, done) -> None:
-            def commit(key: str, conversation: Conversation, c: Completion) -> None:
-                if c.ok:
-                    self._put(key, conversation, sampling, c)
-                done(key, c)
+            def commit(arrivals: list) -> None:
+                rows = [self._row(k, conv, sampling, c) for k, conv, c in arrivals if c.ok]
+                if rows:
+                    self.store.put_generations(rows, replace=self.refresh)
+                for k, _, c in arrivals:
+                    done(k, c)
 
             self.cache.ask(pending, params, commit)
 
@@ -94,23 +96,18 @@ class CachedGenerator:
             for k, row in rows.items()
         }
 
-    def _put(self, key: str, conversation: Conversation, sampling: dict, c: Completion) -> None:
-        self.store.put_generations(
-            [
-                {
-                    "key": key,
-                    "model_fingerprint": self.fingerprint,
-                    "suite": self.namespace,
-                    "request": {"conversation": conversation, "sampling": sampling},
-                    "text": c.text,
-                    "prompt_tokens": c.prompt_tokens,
-                    "completion_tokens": c.completion_tokens,
-                    "finish_reason": c.finish_reason,
-                    "extra": {"top_logprobs": c.top_logprobs} if c.top_logprobs else None,
-                }
-            ],
-            replace=self.refresh,
-        )
+    def _row(self, key: str, conversation: Conversation, sampling: dict, c: Completion) -> dict:
+        return {
+            "key": key,
+            "model_fingerprint": self.fingerprint,
+            "suite": self.namespace,
+            "request": {"conversation": conversation, "sampling": sampling},
+            "text": c.text,
+            "prompt_tokens": c.prompt_tokens,
+            "completion_tokens": c.completion_tokens,
+            "finish_reason": c.finish_reason,
+            "extra": {"top_logprobs": c.top_logprobs} if c.top_logprobs else None,
+        }
 
     def close(self) -> None:
         self.cache.close()

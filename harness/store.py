@@ -179,7 +179,10 @@ class SQLite:
 
     def connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+        # used from the caching loop's writer thread too (`harness.cache`), never at once
+        self.db = sqlite3.connect(
+            self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
+        )
         self.db.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
         return self.db
 

@@ -120,6 +120,53 @@ def test_openai_concurrency_limit_and_cache(tmp_path, monkeypatch):
     assert b"sk-test-secret-123" not in (tmp_path / "s.sqlite").read_bytes()
 
 
+class SlowStore(Store):
+    """A real store whose every commit of completions takes 50 ms, as a PostgreSQL round trip to
+    a far server can; `fail_at` makes that commit raise instead (a full disk, a dropped server)."""
+
+    def __init__(self, path, fail_at: int | None = None):
+        super().__init__(path)
+        self.groups: list[int] = []
+        self.fail_at = fail_at
+
+    def put_generations(self, rows, replace=False):
+        self.groups.append(len(rows))
+        time.sleep(0.05)
+        if len(self.groups) == self.fail_at:
+            raise OSError("No space left on device")
+        super().put_generations(rows, replace)
+
+
+def test_a_slow_store_does_not_hold_up_the_calls(tmp_path):
+    """Results are committed on a writer thread, each commit taking everything that arrived during
+    the last: 96 calls of 50 ms, 16 at a time, take about 6 waves, not 96 commits of 50 ms."""
+    store = SlowStore(tmp_path / "s.sqlite")
+    with OpenAIServer(latency=0.05) as server:
+        backend = openai_backend(server, concurrency=16)
+        fp = fingerprint_for(backend.spec, "openai", base_url=server.base_url)
+        gen = CachedGenerator(store, fp, "t@1", lambda: backend, progress=False)
+        prompts = convs([f"q{i}" for i in range(96)])
+        start = time.perf_counter()
+        first = gen(prompts, SamplingParams())
+        took = time.perf_counter() - start
+        assert server.calls == 96 and sum(store.groups) == 96 and store.count("generations") == 96
+        assert took < 96 * 0.05 / 3, f"{took:.2f} s: the calls waited on the commits"
+        assert len(store.groups) < 48, "results that arrive during a commit share the next one"
+        again = gen(prompts, SamplingParams())
+        assert server.calls == 96 and [c.text for c in again] == [c.text for c in first]
+
+
+def test_a_failed_commit_stops_the_calls(tmp_path):
+    store = SlowStore(tmp_path / "s.sqlite", fail_at=2)
+    with OpenAIServer(latency=0.05) as server:
+        backend = openai_backend(server, concurrency=4)
+        gen = CachedGenerator(store, "fp", "t@1", lambda: backend, progress=False)
+        with pytest.raises(OSError, match="No space left"):
+            gen(convs([f"q{i}" for i in range(200)]), SamplingParams())
+        assert server.calls < 40, "the calls go on after the store failed"
+    assert store.count("generations") == store.groups[0]  # the first commit landed, whole
+
+
 @pytest.mark.parametrize(
     "params",
     [

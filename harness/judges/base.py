@@ -93,54 +93,60 @@ class Judge:
         """Ask, parse, and ask again what did not parse; store each verdict as it is final."""
         unparsed: dict[str, Verdict] = {}
 
-        def on_result(key: str, messages: Conversation, c: Completion) -> None:
-            if not c.ok:  # transport failure or empty reply after the backend's retries
-                done(key, Verdict(None, error=c.error))
-                return
-            try:
-                parsed = rubric.parse(c)
-            except ParseError as e:
-                unparsed[key] = Verdict(None, c.text, f"unparseable judge reply: {e}")
-                return
-            verdict = Verdict(parsed["value"], c.text, detail=parsed)
-            self._put(key, messages, rubric, verdict, c)
-            done(key, verdict)
+        def final(rows: list[dict], verdicts: list[tuple[str, Verdict]]) -> None:
+            if rows:
+                self.store.put_judgments(rows)
+            for key, v in verdicts:
+                done(key, v)
+
+        def commit(arrivals: list) -> None:
+            rows, verdicts = [], []
+            for key, messages, c in arrivals:
+                if not c.ok:  # transport failure or empty reply after the backend's retries
+                    verdicts.append((key, Verdict(None, error=c.error)))  # not kept: asked again
+                    continue
+                try:
+                    parsed = rubric.parse(c)
+                except ParseError as e:
+                    unparsed[key] = Verdict(None, c.text, f"unparseable judge reply: {e}")
+                    continue
+                v = Verdict(parsed["value"], c.text, detail=parsed)
+                rows.append(self._row(key, messages, rubric, v, c))
+                verdicts.append((key, v))
+            final(rows, verdicts)
 
         for _ in range(self.parse_retries + 1):
             unparsed.clear()
-            self.cache.ask(pending, rubric.sampling, on_result)
+            self.cache.ask(pending, rubric.sampling, commit)
             pending = [(k, m) for k, m in pending if k in unparsed]
             if not pending:
                 break
         tries = self.parse_retries + 1
-        for key, messages in pending:
-            v = unparsed[key]
+        for key, _ in pending:
             if tries > 1:
-                v.error = f"{v.error} (after {tries} attempts)"
-            self.usage.failed += 1
-            self._put(key, messages, rubric, v, None)
-            done(key, v)
-
-    def _put(self, key: str, messages, rubric: Rubric, v: Verdict, c: Completion | None) -> None:
-        self.store.put_judgments(
-            [
-                {
-                    "key": key,
-                    "judge_fingerprint": self.fingerprint,
-                    "request": {
-                        "messages": messages,
-                        "sampling": rubric.sampling.as_dict(),
-                        "rubric": rubric.name,
-                    },
-                    "status": "ok" if v.ok else "failed",
-                    "output": v.output,
-                    "parsed": v.detail if v.ok else None,
-                    "error": v.error,
-                    "prompt_tokens": c.prompt_tokens if c else None,
-                    "completion_tokens": c.completion_tokens if c else None,
-                }
-            ]
+                unparsed[key].error = f"{unparsed[key].error} (after {tries} attempts)"
+        self.usage.failed += len(pending)
+        final(
+            [self._row(k, m, rubric, unparsed[k], None) for k, m in pending],
+            [(k, unparsed[k]) for k, _ in pending],
         )
+
+    def _row(self, key: str, messages, rubric: Rubric, v: Verdict, c: Completion | None) -> dict:
+        return {
+            "key": key,
+            "judge_fingerprint": self.fingerprint,
+            "request": {
+                "messages": messages,
+                "sampling": rubric.sampling.as_dict(),
+                "rubric": rubric.name,
+            },
+            "status": "ok" if v.ok else "failed",
+            "output": v.output,
+            "parsed": v.detail if v.ok else None,
+            "error": v.error,
+            "prompt_tokens": c.prompt_tokens if c else None,
+            "completion_tokens": c.completion_tokens if c else None,
+        }
 
     def metrics(self) -> dict:
         """What judging this run cost, with dollars where the judge's price is known (`PRICES`)."""
