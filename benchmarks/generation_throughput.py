@@ -6,18 +6,26 @@ Reports wall time over the ideal (every round's calls spread perfectly over the 
 limit, each taking exactly the latency), calls/s, and the generating process's peak RSS; then
 reruns the same command to show that a finished run makes no call twice.
 
+`--store postgres` keeps the results in a PostgreSQL database (pgserver's, on this machine) instead
+of a SQLite file; `--store-delay-ms D` puts a loopback TCP relay in front of it that holds every
+packet D ms each way, as a server across a network does.
+
     python benchmarks/generation_throughput.py [--calls 10000] [--latency 0.05] [--concurrency 64]
+        [--store sqlite|postgres] [--store-delay-ms 0]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import math
+import multiprocessing as mp
 import resource
 import sys
 import tempfile
 import time
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,6 +47,65 @@ def teacher(body: dict) -> str:
     return f"A short answer to an instruction of {len(text.split())} words."
 
 
+@contextmanager
+def postgres(work: Path, delay_ms: float):
+    """A new database on a local PostgreSQL server, as a store URL; with `delay_ms`, reached
+    through a relay that holds each packet that long each way."""
+    import warnings
+
+    import psycopg
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pgserver
+
+        server = pgserver.get_server(work / "pg", "stop")
+    with psycopg.connect(server.get_uri(), autocommit=True) as db:
+        db.execute("CREATE DATABASE bench")
+    try:
+        if not delay_ms:
+            yield server.get_uri("bench")
+            return
+        with relay(str(work / "pg"), delay_ms / 1000) as port:
+            yield f"postgresql://postgres@127.0.0.1:{port}/bench"
+    finally:
+        server.cleanup()
+
+
+def _relay(socket_dir: str, delay: float, conn) -> None:
+    async def pipe(reader, writer):
+        while data := await reader.read(65536):
+            await asyncio.sleep(delay)
+            writer.write(data)
+        writer.close()
+
+    async def accept(reader, writer):
+        up_reader, up_writer = await asyncio.open_unix_connection(f"{socket_dir}/.s.PGSQL.5432")
+        asyncio.create_task(pipe(reader, up_writer))
+        asyncio.create_task(pipe(up_reader, writer))
+
+    async def main():
+        server = await asyncio.start_server(accept, "127.0.0.1", 0)
+        conn.send(server.sockets[0].getsockname()[1])
+        await asyncio.get_running_loop().run_in_executor(None, conn.recv)  # "stop"
+
+    asyncio.run(main())
+
+
+@contextmanager
+def relay(socket_dir: str, delay: float):
+    """127.0.0.1:PORT forwarded to PostgreSQL's Unix socket, each chunk held `delay` seconds; in
+    its own process, as the loopback endpoint is, so its CPU is not the client's."""
+    parent, child = mp.Pipe()
+    proc = mp.Process(target=_relay, args=(socket_dir, delay, child), daemon=True)
+    proc.start()
+    try:
+        yield parent.recv()
+    finally:
+        parent.send("stop")
+        proc.join()
+
+
 def run_once(args, seeds: Path, work: Path, latency: float, port: int = 0) -> dict:
     from generation.config import GenerationConfig
     from generation.run import run
@@ -51,7 +118,7 @@ def run_once(args, seeds: Path, work: Path, latency: float, port: int = 0) -> di
         cfg.teacher.concurrency = args.concurrency
         cfg.rounds = args.rounds
         cfg.decontaminate.enabled = False
-        cfg.out, cfg.store = str(work / "out"), str(work / "store.sqlite")
+        cfg.out, cfg.store = str(work / "out"), args.store_url
         start, cpu = time.perf_counter(), time.process_time()
         stats = run(cfg, progress=args.progress)
         wall, cpu = time.perf_counter() - start, time.process_time() - cpu
@@ -87,6 +154,8 @@ def main() -> None:
     p.add_argument("--concurrency", type=int, default=64)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--progress", action="store_true")
+    p.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite")
+    p.add_argument("--store-delay-ms", type=float, default=0.0, help="each way, postgres only")
     args = p.parse_args()
 
     # imported before timing: a run's first seconds are imports, not calls
@@ -100,8 +169,11 @@ def main() -> None:
     c, lat = args.concurrency, args.latency
     ideal = (args.rounds * math.ceil(n / c) + math.ceil((args.rounds + 1) * n / c)) * lat
     load_before = load()
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
+    with ExitStack() as stack:
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        args.store_url = str(work / "store.sqlite")
+        if args.store == "postgres":
+            args.store_url = stack.enter_context(postgres(work, args.store_delay_ms))
         seeds = work / "seeds.jsonl"
         seeds.write_text(
             "".join(
@@ -136,6 +208,8 @@ def main() -> None:
         "rerun_calls": again["calls"],
         "rerun_wall_s": round(again["wall_s"], 2),
         "server": "own process",
+        "store": args.store,
+        "store_delay_ms_each_way": args.store_delay_ms,
         "load_average_before": load_before,
         "load_average_after": load_after,
     }
