@@ -15,6 +15,7 @@ from experiments.estimate import Estimate, calls, price, rates, tokens, training
 from experiments.spec import ExperimentSpec
 from harness.comparability import digest, shared_sampling
 from harness.errors import HarnessError
+from harness.redact import redact_url
 from harness.registry import ModelSpec, load_registry, resolve_model
 from harness.suites import get_suite
 
@@ -214,7 +215,7 @@ def _evaluate(spec: ExperimentSpec, name: str, suite_name: str, trained: Node | 
             "data": digest(data),
             "items": digest(sorted(str(it["id"]) for it in items)),
             "sampling": params.as_dict(),
-            "judge": {"model": judge, "base_url": e.judge_base_url} if judge else None,
+            "judge": {"model": judge, "base_url": redact_url(e.judge_base_url)} if judge else None,
             "options": {"df_gamed": e.df_gamed} if suite_name == "alpaca_eval" else {},
         },
         est,

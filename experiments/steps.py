@@ -188,15 +188,16 @@ def _settings(spec: ExperimentSpec) -> str:
     """Every setting of the experiment (the spec as checked, each model's recipe as trained)."""
     import yaml
 
-    from harness.redact import redact_url
+    from harness.redact import redact_tree
 
     settings = {k: v for k, v in asdict(spec).items() if k != "origin"}
     generation = asdict(spec.generation_config())  # every field, defaults included
-    generation.pop("store")  # said once below, its password masked
+    generation.pop("store")  # said once below
     settings["generation"] = generation
-    settings["store"] = redact_url(store_location(spec))
+    settings["store"] = store_location(spec)
     settings["recipes"] = {name: spec.recipe_data(name) for name in spec.training}
-    return yaml.safe_dump(settings, sort_keys=False, allow_unicode=True)
+    # base URLs' passwords (the store's, the teacher's, a judge's, a model's) masked
+    return yaml.safe_dump(redact_tree(settings), sort_keys=False, allow_unicode=True)
 
 
 def _write_atomic(path: Path, text: str) -> None:

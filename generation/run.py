@@ -15,6 +15,7 @@ from generation.pipeline import Chain, generate, make_teacher, teacher_spec
 from generation.seeds import load_seeds
 from generation.taxonomy import load_taxonomy
 from harness.paths import default_store
+from harness.redact import redact_tree
 from harness.store import open_store, shown
 from harness.suites import suite_names
 
@@ -80,7 +81,11 @@ def run(cfg: GenerationConfig, progress: bool = True) -> dict:
                 ],
             },
             "usage": teacher.usage(),
-            "config": json.loads(json.dumps({**asdict(cfg), "store": shown(cfg.store)})),
+            # a base URL's password, a key in backend_options: masked (stats.json goes on to the
+            # trained model's provenance)
+            "config": redact_tree(
+                json.loads(json.dumps({**asdict(cfg), "store": shown(cfg.store)}))
+            ),
         }
         summary = None
         for sub, ex in exports.items():

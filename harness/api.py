@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from harness.data import write_json_atomic
 from harness.paths import default_store
-from harness.redact import redact_url
+from harness.redact import redact_tree
 from harness.suites import Scoring, Suite, get_suite, suite_names
 from harness.validate import check_writable
 
@@ -130,9 +130,7 @@ class _SuiteRun:
 
         options, spec, params = self.options, self.spec, self.params
         items = data[: options.limit or None]
-        shown = self.backend_options
-        if "base_url" in shown:
-            shown = {**shown, "base_url": redact_url(shown["base_url"])}
+        shown = redact_tree(self.backend_options)
         config = RunConfig(
             suite=suite.name,
             model=spec.name,

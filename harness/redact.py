@@ -55,3 +55,15 @@ def redact_url(url: str | None) -> str | None:
         user = userinfo.split(":", 1)[0]
         netloc = f"{user}:{MASK}@{host}" if ":" in userinfo else f"{MASK}@{host}"
     return redact(urlunsplit(parts._replace(netloc=netloc)))
+
+
+def redact_tree(value):
+    """A settings tree (dicts, lists, strings, numbers) fit to record: every string redacted, a
+    URL's password and secret query values masked. For configs written to files and stores."""
+    if isinstance(value, dict):
+        return {k: redact_tree(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_tree(v) for v in value]
+    if isinstance(value, str):
+        return redact_url(value) if "://" in value else redact(value)
+    return value

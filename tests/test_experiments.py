@@ -182,6 +182,24 @@ def test_spec_mistakes_are_one_line_before_any_work(tmp_path, registry):
     assert not (tmp_path / "s.sqlite").exists() and not (tmp_path / "out").exists()
 
 
+def test_the_report_settings_mask_every_url_password(tmp_path):
+    """The report's settings file lists every setting: the teacher's, a judge's and the store's
+    URLs are written with their passwords masked."""
+    from experiments.spec import load_experiment
+    from experiments.steps import _settings
+
+    spec = yaml.safe_load(PAPER.read_text())
+    spec["generation"]["teacher"]["base_url"] = "http://alice:TEACHERPW1@teacher:8000/v1"
+    spec["evaluation"]["judge_base_url"] = "https://bob:JUDGEPW22@judge.example/v1"
+    spec["store"] = "postgresql://carol:STOREPW333@db:5432/runs"
+    path = tmp_path / "paper.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    text = _settings(load_experiment(path))
+    assert "http://alice:***@teacher:8000/v1" in text and "https://bob:***@judge.example" in text
+    assert "carol:***@db" in text
+    assert not re.search("TEACHERPW1|JUDGEPW22|STOREPW333", text)
+
+
 def test_plan_of_the_paper_prints_the_whole_dag_with_costs():
     r = run_module("experiments", "plan", str(PAPER))
     assert r.returncode == 0, r.stderr

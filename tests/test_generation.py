@@ -86,6 +86,22 @@ def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+def test_a_password_in_the_base_url_is_never_written(tmp_path):
+    """stats.json records every setting, and travels into the trained model's provenance: a
+    teacher URL's password is masked there, as everywhere."""
+    seeds = write_seeds(tmp_path / "seeds.jsonl", SEEDS[:2])
+    with OpenAIServer(teacher) as srv:
+        args = run_args(srv, tmp_path, "out", "s.sqlite", "--seeds", str(seeds), "--rounds", "1")
+        args[args.index(srv.base_url)] = srv.base_url.replace(
+            "http://", "http://alice:URLSECRET77@"
+        )
+        assert main(args) == 0
+    stats = json.loads((tmp_path / "out" / "stats.json").read_text())
+    assert stats["config"]["teacher"]["base_url"].startswith("http://alice:***@127.0.0.1:")
+    for path in tmp_path.rglob("*"):
+        assert not path.is_file() or b"URLSECRET77" not in path.read_bytes(), path
+
+
 def test_killed_run_resumes_without_repeating_calls(tmp_path):
     seeds = write_seeds(
         tmp_path / "seeds.jsonl", SEEDS + [f"Describe the colour number {i}." for i in range(6)]
