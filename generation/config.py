@@ -33,15 +33,17 @@ class SeedsConfig:
 class TeacherConfig:
     """The model that evolves instructions and answers them, and how to reach it. A field named as
     one of the backend's options (base_url, concurrency, max_retries, timeout, batch_size) sets it;
-    `backend_options` sets any other (e.g. vllm's tensor_parallel_size) over the registry entry's."""
+    `backend_options` sets any other (e.g. vllm's tensor_parallel_size). Unset (null), an option
+    is the registry entry's `backend_options`, else the backend's default; stats.json records the
+    options the teacher ran with (`teacher_options`)."""
 
     model: str = "smollm2-135m-instruct"
     backend: str | None = BACKEND.field(None)  # default: the registry entry's
     base_url: str | None = None
-    concurrency: int = POSITIVE.field(16)
-    max_retries: int = NON_NEGATIVE.field(6)
-    timeout: float = POSITIVE.field(120.0)
-    batch_size: int = POSITIVE.field(16)
+    concurrency: int | None = POSITIVE.field(None)
+    max_retries: int | None = NON_NEGATIVE.field(None)
+    timeout: float | None = POSITIVE.field(None)
+    batch_size: int | None = POSITIVE.field(None)
     backend_options: dict[str, Any] = field(default_factory=dict)
     # USD per million tokens, for the cost summary; null: harness PRICES' for the model, else 0
     price_prompt_per_mtok: float | None = NON_NEGATIVE.field(None)

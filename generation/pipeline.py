@@ -25,6 +25,7 @@ from harness.backends import (
     fingerprint_for,
     get_backend,
     make_backend,
+    resolve_options,
 )
 from harness.errors import HarnessError
 from harness.registry import ModelSpec, load_registry, resolve_model
@@ -66,6 +67,7 @@ class Teacher:
     backend: str
     generator: CachedGenerator
     cfg: TeacherConfig
+    options: dict  # every backend option it runs with: given, else the registry's, else default
     used: Usage = field(default_factory=Usage)  # the completions the dataset uses, cached or not
 
     def __call__(self, conversations, params: SamplingParams, desc: str) -> list[Completion]:
@@ -131,7 +133,7 @@ def make_teacher(spec: ModelSpec, cfg: TeacherConfig, store: Store, progress: bo
         lambda: make_backend(spec, backend, **options),
         progress,
     )
-    return Teacher(spec, backend, generator, cfg)
+    return Teacher(spec, backend, generator, cfg, resolve_options(spec, backend, options))
 
 
 def _params(s, seed: int) -> SamplingParams:

@@ -59,6 +59,7 @@ def run(cfg: GenerationConfig, progress: bool = True) -> dict:
         shared = {
             "teacher": teacher.spec.name,
             "backend": teacher.backend,
+            "teacher_options": redact_tree(teacher.options),
             "seeds": {"count": len(seeds), "source": origin},
             "rounds": cfg.rounds,
             "evolution": {

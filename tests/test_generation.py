@@ -102,6 +102,28 @@ def test_a_password_in_the_base_url_is_never_written(tmp_path):
         assert not path.is_file() or b"URLSECRET77" not in path.read_bytes(), path
 
 
+def test_the_registry_entrys_backend_options_hold_unless_given(tmp_path, monkeypatch):
+    """A teacher setting left unset is the registry entry's `backend_options`, else the backend's
+    default (it was always the teacher's own default, hiding the entry's); stats.json says what
+    the teacher ran with."""
+    seeds = write_seeds(tmp_path / "seeds.jsonl", SEEDS[:2])
+    with OpenAIServer(teacher) as srv:
+        registry = tmp_path / "registry.yaml"
+        entry = {"source": "t", "backend": "openai", "base_url": srv.base_url}
+        entry["backend_options"] = {"concurrency": 3, "max_retries": 1}
+        registry.write_text(yaml.safe_dump({"models": {"served-teacher": entry}}))
+        monkeypatch.setenv("ECD_HARNESS_REGISTRY", str(registry))
+        common = ["run", "--teacher", "served-teacher", "--seeds", str(seeds), "--rounds", "1"]
+        common += ["--store", str(tmp_path / "s.sqlite"), "--quiet"]
+        assert main([*common, "--out", str(tmp_path / "a")]) == 0
+        assert main([*common, "--out", str(tmp_path / "b"), "--concurrency", "5"]) == 0
+    ran = [json.loads((tmp_path / d / "stats.json").read_text())["teacher_options"] for d in "ab"]
+    assert [(o["concurrency"], o["max_retries"], o["timeout"]) for o in ran] == [
+        (3, 1, 120.0),
+        (5, 1, 120.0),
+    ]
+
+
 def test_killed_run_resumes_without_repeating_calls(tmp_path):
     seeds = write_seeds(
         tmp_path / "seeds.jsonl", SEEDS + [f"Describe the colour number {i}." for i in range(6)]
@@ -147,8 +169,8 @@ def test_killed_run_resumes_without_repeating_calls(tmp_path):
     for name in ("sft.jsonl", "dpo.jsonl", "chains.jsonl"):
         assert (tmp_path / "out" / name).read_bytes() == (tmp_path / "ref" / name).read_bytes()
     a, b = (json.loads((tmp_path / d / "stats.json").read_text()) for d in ("out", "ref"))
-    for s in (a, b):
-        s.pop("config"), s["usage"].pop("this_run")
+    for s in (a, b):  # the settings name the endpoint, whose port differs
+        s.pop("config"), s.pop("teacher_options"), s["usage"].pop("this_run")
     assert a == b
     assert not list(tmp_path.glob(".out.*")), "no staging folder is left behind"
 
