@@ -68,7 +68,7 @@ class EvalSpec:
     temperature: float | None = NON_NEGATIVE.field(None)
     judge: str | None = None  # None: each suite's default judge
     judge_base_url: str | None = None
-    judge_concurrency: int = POSITIVE.field(16)
+    judge_concurrency: int | None = POSITIVE.field(None)  # None: the judge entry's, else 16
     data_dir: str | None = None
     df_gamed: str | None = None
     options: dict[str, Any] = field(default_factory=dict)  # backend options for every model

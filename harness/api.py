@@ -47,7 +47,7 @@ class EvalOptions:
     judge: str | None = None  # None: the suite's default judge
     judge_base_url: str | None = None
     judge_model_tag: str | None = None
-    judge_concurrency: int = 16
+    judge_concurrency: int | None = None  # None: the judge entry's backend_options, else 16
     judge_parse_retries: int = 0
     reference_answers: str | None = None
     df_gamed: Path | None = None

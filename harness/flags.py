@@ -130,7 +130,7 @@ def add_judge_flags(p) -> None:
         "--judge-concurrency",
         type=positive_int,
         default=DEFAULTS.judge_concurrency,
-        help=f"parallel judge requests (default {DEFAULTS.judge_concurrency})",
+        help="parallel judge requests (default: the judge's registry entry, else 16)",
     )
     p.add_argument(
         "--judge-parse-retries",

@@ -139,3 +139,25 @@ def test_missing_api_key_is_reported_before_any_call(tmp_path, monkeypatch):
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     with pytest.raises(HarnessError, match="OPENAI_API_KEY is not set"):
         make_judge("gpt-4", Store(tmp_path / "s.sqlite"))
+
+
+def test_a_judge_entrys_concurrency_holds_unless_given(tmp_path, monkeypatch):
+    """`--judge-concurrency` unset is the judge registry entry's `backend_options`, else the
+    backend's default (it was always 16, hiding the entry's)."""
+    import yaml
+
+    with OpenAIServer(judge_or_echo) as server:
+        entry = {"source": "m", "backend": "openai", "group": "judge", "base_url": server.base_url}
+        entry["backend_options"] = {"concurrency": 40}
+        registry = tmp_path / "registry.yaml"
+        registry.write_text(yaml.safe_dump({"models": {"judge-x": entry}}))
+        monkeypatch.setenv("ECD_HARNESS_REGISTRY", str(registry))
+        built = [
+            make_judge(name, None, progress=False, **given).make_backend().concurrency
+            for name, given in [
+                ("judge-x", {}),
+                ("judge-x", {"concurrency": 5}),
+                ("m", {"base_url": server.base_url}),
+            ]
+        ]
+    assert built == [40, 5, 16]

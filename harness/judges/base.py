@@ -182,7 +182,7 @@ def make_judge(
     name: str,
     store: Store | None,
     base_url: str | None = None,
-    concurrency: int = 16,
+    concurrency: int | None = None,  # None: the registry entry's backend_options, else 16
     progress: bool = True,
     model_tag: str | None = None,
     parse_retries: int = 0,
