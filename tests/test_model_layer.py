@@ -146,7 +146,9 @@ def test_generation_takes_backend_options_the_same_way(tmp_path, monkeypatch):
     engine = engine_args(spec, **resolve_options(spec, "vllm", backend_options(teacher, "vllm")))
     assert (engine["tensor_parallel_size"], engine["gpu_memory_utilization"]) == (8, 0.7)
     served = config_from_args(build_parser().parse_args(["run", "--concurrency", "3"])).teacher
-    assert backend_options(served, "openai") == {
+    given = backend_options(served, "openai")  # None: not given
+    assert given == {"base_url": None, "concurrency": 3, "max_retries": None, "timeout": None}
+    assert {k: v for k, v in resolve_options(spec, "openai", given).items() if k in given} == {
         "base_url": None,
         "concurrency": 3,
         "max_retries": 6,
