@@ -121,10 +121,9 @@ class Judge:
             pending = [(k, m) for k, m in pending if k in unparsed]
             if not pending:
                 break
-        tries = self.parse_retries + 1
-        for key, _ in pending:
-            if tries > 1:
-                unparsed[key].error = f"{unparsed[key].error} (after {tries} attempts)"
+        if self.parse_retries:
+            for key, _ in pending:
+                unparsed[key].error += f" (after {self.parse_retries + 1} attempts)"
         self.usage.failed += len(pending)
         final(
             [self._row(k, m, rubric, unparsed[k], None) for k, m in pending],
