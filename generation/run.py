@@ -16,7 +16,7 @@ from generation.seeds import load_seeds
 from generation.taxonomy import load_taxonomy
 from harness.paths import default_store
 from harness.redact import redact_tree
-from harness.store import open_store, shown
+from harness.store import open_store
 from harness.suites import suite_names
 
 
@@ -82,11 +82,9 @@ def run(cfg: GenerationConfig, progress: bool = True) -> dict:
                 ],
             },
             "usage": teacher.usage(),
-            # a base URL's password, a key in backend_options: masked (stats.json goes on to the
-            # trained model's provenance)
-            "config": redact_tree(
-                json.loads(json.dumps({**asdict(cfg), "store": shown(cfg.store)}))
-            ),
+            # a base URL's or the store URL's password, a key in backend_options: masked
+            # (stats.json goes on to the trained model's provenance)
+            "config": redact_tree(json.loads(json.dumps(asdict(cfg)))),
         }
         summary = None
         for sub, ex in exports.items():
