@@ -129,13 +129,14 @@ class _Writer:
             group = [self._queue.get()]
             while group[-1] is not self._END and not self._queue.empty():
                 group.append(self._queue.get())
-            arrivals = [a for a in group if a is not self._END]
+            end = group[-1] is self._END  # put last, by __exit__
+            arrivals = group[:-1] if end else group
             if arrivals and self._error is None:
                 try:
                     self._commit(arrivals)
                 except BaseException as e:  # noqa: BLE001 - raised in the caller's thread
                     self._error = e
-            if group[-1] is self._END:
+            if end:
                 return
 
     def __exit__(self, kind, *_) -> None:
