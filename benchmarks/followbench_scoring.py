@@ -1,8 +1,11 @@
 """Time of FollowBench's rule-based scoring: the harness's checks vs YJiangcm/FollowBench's own
 rule_based_evaluation.py, on the same synthetic responses.
 
-    python benchmarks/followbench_scoring.py [--data-dir ../shared/benchmarks] [--repeat 5]
-        [--reference ../shared/benchmarks/followbench/reference_code]
+    python benchmarks/followbench_scoring.py --reference DIR [--data-dir ../shared/benchmarks]
+        [--repeat 5]
+
+DIR is your own clone of YJiangcm/FollowBench (or its code/ folder) at the commit in
+../shared/benchmarks/SOURCES.md (its code is not kept here).
 
 The 350 rule-checked items (the example category's 200 templates, 150 items of content, situation,
 mixed and format) get three responses each: the item's target (its template filled with a short
@@ -19,14 +22,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
+from reference import reference_dir  # benchmarks/reference.py
 from timing import best_of  # benchmarks/timing.py
 
 from harness.suites import get_suite
 from harness.suites.followbench import rule_verdict
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "benchmarks"
 FIXED = "We show that sparse activations improve model efficiency."
 
 
@@ -41,13 +43,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--data-dir")
     ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--reference", default=str(SHARED / "followbench" / "reference_code"))
+    ap.add_argument("--reference", help="a clone of YJiangcm/FollowBench (see above)")
     args = ap.parse_args()
+    folder = reference_dir("followbench", args.reference)
 
     import matplotlib
 
     matplotlib.use("Agg")  # the reference module imports pyplot
-    sys.path.insert(0, args.reference)
+    sys.path.insert(0, str(folder))
     import rule_based_evaluation as rb
 
     suite = get_suite("followbench")

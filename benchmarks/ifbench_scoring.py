@@ -1,7 +1,10 @@
 """Time to score IFBench's 300 responses: the harness scorer vs allenai/IFBench's evaluation_lib.
 
-    python benchmarks/ifbench_scoring.py [--data-dir ../shared/benchmarks] [--repeat 3]
-        [--reference ../shared/benchmarks/ifbench/reference_code]
+    python benchmarks/ifbench_scoring.py --reference DIR [--data-dir ../shared/benchmarks]
+        [--repeat 3]
+
+DIR is your own clone of allenai/IFBench at the commit in ../shared/benchmarks/SOURCES.md (its code
+is not kept here).
 
 No responses ship with IFBench, so each response is the item's prompt (a fixed, realistic-length
 text). "reference" is run_eval.py's loop: test_instruction_following_strict then _loose per item,
@@ -19,12 +22,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+from reference import reference_dir  # benchmarks/reference.py
 from timing import best_of  # benchmarks/timing.py
 
 from harness.suites import get_suite
 from harness.suites.ifbench import missing_nltk_data
-
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "benchmarks"
 
 
 def reference_lib(folder: Path):
@@ -43,15 +45,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--data-dir")
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--reference", default=str(SHARED / "ifbench" / "reference_code"))
+    ap.add_argument("--reference", help="a clone of allenai/IFBench (see above)")
     args = ap.parse_args()
+    folder = reference_dir("ifbench", args.reference)
 
     suite = get_suite("ifbench")
     loaded = suite.load(args.data_dir)
     items = [it for it in loaded if not missing_nltk_data(it["instruction_id_list"])]
     responses = [it["prompt"] for it in items]
     suite.score(items[:1], responses[:1])  # imports and NLTK set-up outside the timing
-    ref = reference_lib(Path(args.reference))
+    ref = reference_lib(folder)
 
     def reference() -> None:
         for it, r in zip(items, responses):

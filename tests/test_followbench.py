@@ -1,15 +1,13 @@
-"""FollowBench against YJiangcm/FollowBench's own code (shared/benchmarks/followbench/reference_code,
-imported from there, never copied): judge requests (acquire_discriminative_eval_input's prompts,
-llm_eval.get_eval's request), reply parsing (paring_discriminative_generation), rule verdicts
-(rule_based_evaluation), HSR/SSR/CSL (eval.py's CSVs), and the CLI run with faults, resume and kill."""
+"""FollowBench against YJiangcm/FollowBench's own code, whose answers on these tests' inputs are kept
+as data (shared/benchmarks/followbench/reference_outputs): judge requests
+(acquire_discriminative_eval_input's prompts, llm_eval.get_eval's request), reply parsing
+(paring_discriminative_generation), rule verdicts (rule_based_evaluation), HSR/SSR/CSL (eval.py's
+CSVs), and the CLI run with faults, resume and kill."""
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import csv
-import importlib.util
-import io
+import hashlib
 import json
 import os
 import re
@@ -22,6 +20,7 @@ import zlib
 from pathlib import Path
 
 import pytest
+from golden import canon, golden, rows
 from openai_server import OpenAIServer, served_run
 
 from harness import cli
@@ -37,27 +36,12 @@ from harness.suites.followbench import (
     rule_verdict,
 )
 
-MODULES = ("utils", "rule_based_evaluation", "gpt4_based_evaluation", "llm_eval", "eval")
 JUDGED = ("content", "situation", "style", "format", "mixed")
 
 
-@pytest.fixture(scope="module")
-def ref(data_dir):
-    """The reference modules, loaded from their files under their own names (their imports are
-    `from utils import ...`), and removed from sys.modules afterwards."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # eval.py saves plots
-    folder = data_dir / "followbench" / "reference_code"
-    loaded = {}
-    with pytest.MonkeyPatch.context() as mp:
-        for name in MODULES:
-            spec = importlib.util.spec_from_file_location(name, folder / f"{name}.py")
-            module = importlib.util.module_from_spec(spec)
-            mp.setitem(sys.modules, name, module)
-            spec.loader.exec_module(module)
-            loaded[name] = module
-        yield argparse.Namespace(**loaded)
+def reference(name: str, key) -> object:
+    """One of FollowBench's golden files, looked up by its inputs."""
+    return golden("followbench", f"{name}.jsonl", key)
 
 
 @pytest.fixture(scope="module")
@@ -188,65 +172,48 @@ def scored(suite, tmp_path_factory):
     return result, server.requests, responses
 
 
+def by_item(row: dict) -> list:
+    return [row["id"], row["response"]]
+
+
+def by_prompt(row: dict) -> list:
+    return [row["prompt"], row["max_tokens"]]
+
+
+def by_reply(row: dict) -> list:
+    return [row["reply"], row["level"]]
+
+
 @pytest.fixture(scope="module")
-def reference_run(ref, suite, data_dir, tmp_path_factory):
-    """FollowBench's pipeline on the same responses and judge replies: model outputs as
-    api_output, acquire_discriminative_eval_input's prompts, the judge outputs, then eval.main."""
-    root = tmp_path_factory.mktemp("followbench-reference")
-    paths = {
-        k: root / k
-        for k in ("api_output", "data_eval_input", "eval_input", "eval_output", "results")
-    }
-    for p in paths.values():
-        (p / "m").mkdir(parents=True)
-    by_category: dict[str, list[dict]] = {c: [] for c in CATEGORIES}
+def reference_run(suite):
+    """FollowBench's pipeline on the same responses and judge replies, as recorded: model outputs
+    as api_output, acquire_discriminative_eval_input's prompts, the judge outputs, then eval.main's
+    CSVs (used only when its 820 inputs are exactly ours)."""
+    judge_prompts = reference("judge_prompts", by_item)
+    prompts: dict[str, list[str]] = {c: [] for c in JUDGED}
+    inputs = []
     for it in suite.items:
-        by_category[it["category"]].append(it)
-    for c, items in by_category.items():
-        rows = [
-            {"prompt": it["instruction"], "choices": [{"message": {"content": response(it)}}]}
-            for it in items
-        ]
-        (paths["api_output"] / "m" / f"{c}_constraint.jsonl").write_text(
-            "".join(json.dumps(r) + "\n" for r in rows)
-        )
-    prompts = {}
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        for c in JUDGED:
-            ref.gpt4_based_evaluation.acquire_discriminative_eval_input(
-                data_path=str(data_dir / "followbench"),
-                api_output_path=str(paths["api_output"]),
-                constraint_type=c,
-                model_name="m",
-                data_gpt4_discriminative_eval_input_path=str(paths["data_eval_input"]),
-                gpt4_discriminative_eval_input_path=str(paths["eval_input"]),
-            )
-            lines = (paths["eval_input"] / "m" / f"{c}_constraint.jsonl").read_text().splitlines()
-            prompts[c] = [json.loads(line)["prompt_new"] for line in lines]
-            replies = [
-                {"prompt_new": p, "choices": [{"message": {"content": judge_reply(p)}}]}
-                for p in prompts[c]
-            ]
-            (paths["eval_output"] / "m" / f"{c}_constraint.jsonl").write_text(
-                "".join(json.dumps(r) + "\n" for r in replies)
-            )
-        ref.eval.main(
-            argparse.Namespace(
-                model_paths=["m"],
-                constraint_types=list(JUDGED),
-                data_path=str(data_dir / "followbench"),
-                api_output_path=str(paths["api_output"]),
-                data_gpt4_discriminative_eval_input_path=str(paths["data_eval_input"]),
-                gpt4_discriminative_eval_output_path=str(paths["eval_output"]),
-                evaluation_result_path=str(paths["results"]),
-            )
+        answer, reply = response(it), None
+        if it["method"] == "judge":
+            prompt = judge_prompts[[it["id"], answer]]["prompt"]
+            prompts[it["category"]].append(prompt)
+            reply = judge_reply(prompt)
+        row = {"id": it["id"], "category": it["category"], "level": it["level"]}
+        inputs.append({**row, "response": answer, "judge_reply": reply})
+    digest = hashlib.sha256(canon(inputs).encode()).hexdigest()
+    results = rows("followbench", "eval_py_results.jsonl")
+    if any(r["inputs_sha256"] != digest for r in results):
+        recorded = {r["id"]: r for r in rows("followbench", "eval_py_inputs.jsonl")}
+        changed = next((r for r in inputs if recorded.get(r["id"]) != r), inputs[0])
+        pytest.fail(
+            f"not in reference_outputs/followbench/eval_py_results.jsonl: eval.main's inputs "
+            f"differ at {changed['id']}: the input changed; the reference answer is unknown",
+            pytrace=False,
         )
 
     def table(name):
-        with open(paths["results"] / f"{name}.csv", newline="") as f:
-            rows = list(csv.reader(f))
-        return dict(zip(rows[0][1:], rows[1][1:]))
+        (csv_rows,) = [r["rows"] for r in results if r["file"] == f"{name}.csv"]
+        return dict(zip(csv_rows[0][1:], csv_rows[1][1:]))
 
     hsr = {c: table(f"{c}_hsr") for c in JUDGED}
     ssr = {c: table(f"{c}_ssr") for c in JUDGED}
@@ -275,7 +242,7 @@ def test_loads_the_820_items_and_scores_them_as_followbench_does(suite):
     assert get_suite("followbench").headline.label == "FollowBench HSR"
 
 
-def test_judge_requests_equal_followbenchs(ref, suite, scored, reference_run, monkeypatch):
+def test_judge_requests_equal_followbenchs(suite, scored, reference_run):
     """Every judged item's prompt is acquire_discriminative_eval_input's, byte for byte, and the
     request body is the one llm_eval.get_eval sends (sent here to the loopback server)."""
     prompts = reference_run[0]
@@ -287,13 +254,11 @@ def test_judge_requests_equal_followbenchs(ref, suite, scored, reference_run, mo
     assert all(len(b["messages"]) == 1 and b["messages"][0]["role"] == "user" for b in requests)
     ours = {b["messages"][0]["content"]: b for b in requests}
     sample = [prompts[c][k] for c in JUDGED for k in range(5)]  # levels 1-5 of each category
-    with OpenAIServer(lambda body: judge_reply(body["messages"][-1]["content"])) as server:
-        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
-        for p in sample:
-            assert ref.llm_eval.get_eval(p, 1024, "dummy-key") == judge_reply(p)
-    assert len(server.requests) == len(sample)
-    for body in server.requests:
-        assert ours[body["messages"][0]["content"]] == body
+    get_eval = reference("get_eval_requests", by_prompt)
+    for p in sample:
+        sent = get_eval[[p, 1024]]  # get_eval(p, 1024, key) against a server replying judge_reply
+        assert sent["returned"] == judge_reply(p)
+        assert ours[p] == sent["body"]
 
 
 def test_metrics_equal_followbench_eval_py(suite, scored, reference_run):
@@ -328,19 +293,10 @@ def test_metrics_equal_followbench_eval_py(suite, scored, reference_run):
 # -- (2) rule verdicts ---------------------------------------------------------------------------
 
 
-def reference_verdict(ref, item: dict, generation: str) -> bool:
-    rb = ref.rule_based_evaluation
-    if item["method"] == "template":
-        return rb.check_match(item["target"].replace("{instruction}\n", ""), generation)
-    if item["method"] == "format":
-        return rb.rule_evaluation_format(generation, item["example_id"], item["level"])
-    rule = getattr(rb, f"rule_evaluation_{item['source']}")
-    return rule(generation, item["target"], item["level"])
-
-
-def test_rule_verdicts_equal_rule_based_evaluation(ref, suite):
+def test_rule_verdicts_equal_rule_based_evaluation(suite):
     """Every rule-checked item (350) on a bank of responses: its target and variants, crafted
     passes and near misses per source, generic text. Each rule type passes and fails somewhere."""
+    verdicts = reference("rule_verdicts", by_item)  # rule_based_evaluation's, as recorded
     outcomes: dict[str, set[bool]] = {}
     checked = 0
     for it in suite.items:
@@ -350,7 +306,7 @@ def test_rule_verdicts_equal_rule_based_evaluation(ref, suite):
             it["method"], it["method"]
         )
         for g in candidates(it):
-            expected = bool(reference_verdict(ref, it, g))
+            expected = verdicts[[it["id"], g]]["result"]
             assert rule_verdict(it, g) == expected, (it["id"], g)
             outcomes.setdefault(f"{kind}@L{it['level']}", set()).add(expected)
             outcomes.setdefault(kind, set()).add(expected)
@@ -388,9 +344,9 @@ REPLIES = [
 
 
 @pytest.mark.parametrize(("reply", "level"), REPLIES)
-def test_judge_replies_are_read_as_followbench_reads_them(ref, reply, level):
+def test_judge_replies_are_read_as_followbench_reads_them(reply, level):
     """paring_discriminative_generation's (hard, soft); its -1 is a failed judgment here."""
-    expected = ref.gpt4_based_evaluation.paring_discriminative_generation(reply, level)
+    expected = tuple(reference("parse_judgments", by_reply)[[reply, level]]["result"])
     if expected == (-1, -1):
         with pytest.raises(ParseError):
             parse_judgment(reply, level)
@@ -399,10 +355,10 @@ def test_judge_replies_are_read_as_followbench_reads_them(ref, reply, level):
         assert (hard, soft) == expected
 
 
-def test_a_list_expression_is_not_executed(ref):
+def test_a_list_expression_is_not_executed():
     """Upstream eval()s the judge's list; we don't, so an expression is a failed judgment."""
     reply = "['YE' + 'S', 'YES']"
-    assert ref.gpt4_based_evaluation.paring_discriminative_generation(reply, 2) == (1, 1)
+    assert reference("parse_judgments", by_reply)[[reply, 2]]["result"] == [1, 1]
     with pytest.raises(ParseError, match="not a Python list of literals"):
         parse_judgment(reply, 2)
 

@@ -1,5 +1,6 @@
-"""IFBench: verdicts equal allenai/IFBench's reference code on every instruction id, runs are
-deterministic, bad data is one line, and the CLI runs and scores end to end."""
+"""IFBench: verdicts equal allenai/IFBench's reference code (its answers kept as data in
+reference_outputs/verdicts.jsonl) on every instruction id, runs are deterministic, bad data is one
+line, and the CLI runs and scores end to end."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from golden import golden
 
 from harness.errors import HarnessError
 from harness.suites.ifbench import (
@@ -22,31 +24,33 @@ from harness.suites.ifbench import (
     is_old_release,
     missing_nltk_data,
 )
-from harness.suites.punkt_offline import install_punkt
 
 ROOT = Path(__file__).resolve().parents[1]
-TESTS = Path(__file__).resolve().parent
 from conftest import SHARED  # noqa: E402
 
-REFERENCE = SHARED / "ifbench" / "reference_code"
 DATA = SHARED / "ifbench" / "IFBench_test.jsonl"
 
 
+def case_key(item: dict, response: str) -> list:
+    """A case is the reference's whole input: its InputExample and the response."""
+    return [item["key"], item["prompt"], item["instruction_id_list"], item["kwargs"], response]
+
+
 def reference_verdicts(cases: list[tuple[dict, str]]) -> list[dict]:
-    """allenai/IFBench's evaluation_lib on (item, response) pairs, in a subprocess."""
-    root = install_punkt()
-    env = {**os.environ, "NLTK_DATA": str(root), "PYTHONHASHSEED": "0"}
-    job = {"reference": str(REFERENCE), "cases": [{"item": i, "response": r} for i, r in cases]}
-    done = subprocess.run(
-        [sys.executable, str(TESTS / "ifbench_reference.py")],
-        input=json.dumps(job),
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    return json.loads(done.stdout)
+    """allenai/IFBench's evaluation_lib (strict, then loose, `random` seeded with the key) on
+    (item, response) pairs, as recorded in verdicts.jsonl."""
+    table = golden("ifbench", "verdicts.jsonl", lambda r: case_key(r, r["response"]))
+    answers = [table[case_key(item, response)] for item, response in cases]
+    return [
+        {"error": a["error"]} if "error" in a else {"strict": a["strict"], "loose": a["loose"]}
+        for a in answers
+    ]
+
+
+def checkable(ids) -> bool:
+    """Items chosen without the instructions whose NLTK data no package ships, installed or
+    not: the reference's verdicts were recorded without that data."""
+    return not set(ids) & set(NLTK_NEEDS)
 
 
 def ours(item: dict, response: str) -> dict:
@@ -382,18 +386,7 @@ def compare_with_reference(items: dict[str, dict]) -> None:
 def test_every_instruction_matches_the_reference_strict_and_loose(rows):
     items = single(rows)
     assert len(items) == 58 and set(items) == set(instructions())
-    needs_data = set(NLTK_NEEDS)  # compared in the next test, where their NLTK data exists
-    compare_with_reference({i: it for i, it in items.items() if i not in needs_data})
-
-
-def test_instructions_that_need_nltk_data_match_the_reference(rows):
-    missing = missing_nltk_data(NLTK_NEEDS)
-    if missing:
-        pytest.skip(
-            f"NLTK data for {missing} is not installed (no PyPI package ships it), so neither the "
-            "reference nor we can check these here"
-        )
-    compare_with_reference({i: it for i, it in single(rows).items() if i in NLTK_NEEDS})
+    compare_with_reference({i: it for i, it in items.items() if checkable([i])})
 
 
 def test_aligned_checkers_are_the_ones_that_differ():
@@ -406,7 +399,7 @@ def test_aligned_checkers_are_the_ones_that_differ():
 
 def test_real_items_with_two_instructions_match_the_reference(rows):
     multi = [r for r in rows if len(r["instruction_id_list"]) > 1]
-    multi = [r for r in multi if not missing_nltk_data(r["instruction_id_list"])][:20]
+    multi = [r for r in multi if checkable(r["instruction_id_list"])][:20]
     cases = [(r, resp) for r in multi for resp in (GENERIC[3], GENERIC[4], r["prompt"])]
     expected = reference_verdicts(cases)
     assert [ours(i, r) for i, r in cases] == expected
@@ -414,16 +407,17 @@ def test_real_items_with_two_instructions_match_the_reference(rows):
 
 SCORE_SCRIPT = """
 import json, sys
-from harness.suites.ifbench import IFBench
+from harness.suites.ifbench import IFBench, NLTK_NEEDS
 suite = IFBench()
-items = [i for i in suite.load() if not __import__('harness.suites.ifbench', fromlist=['x']).missing_nltk_data(i['instruction_id_list'])]
+items = [i for i in suite.load() if not set(i['instruction_id_list']) & set(NLTK_NEEDS)]
 res = suite.score(items, [i['prompt'] + '\\n' + i['prompt'][::-1] for i in items])
 print(json.dumps({'metrics': res.metrics, 'breakdown': res.breakdown,
                   'records': [(r['id'], r['strict'], r['loose']) for r in res.records]}, sort_keys=True))
 """
 
 
-def test_two_hash_seeds_give_identical_numbers():
+def test_two_hash_seeds_give_identical_numbers(rows):
+    """The same numbers under two hash seeds, and the reference's verdict on every item."""
     outs = []
     for seed in ("1", "4242"):
         done = subprocess.run(
@@ -437,7 +431,15 @@ def test_two_hash_seeds_give_identical_numbers():
         assert done.returncode == 0, done.stderr[-2000:]
         outs.append(done.stdout)
     assert outs[0] == outs[1]
-    assert json.loads(outs[0])["metrics"]["prompt_level_loose_acc"] >= 0
+    records = json.loads(outs[0])["records"]
+    by_key = {r["key"]: r for r in rows}
+    cases = [
+        (by_key[key], by_key[key]["prompt"] + "\n" + by_key[key]["prompt"][::-1])
+        for key, _, _ in records
+    ]
+    assert len(cases) == 282
+    expected = reference_verdicts(cases)
+    assert [{"strict": s, "loose": lo} for _, s, lo in records] == expected
 
 
 def write_rows(path: Path, rows: list[dict]) -> Path:
@@ -486,7 +488,7 @@ def test_an_item_whose_nltk_data_is_missing_fails_loudly_and_alone(rows):
     if not missing_nltk_data(["ratio:stop_words"]):
         pytest.skip("NLTK's stopwords corpus is installed here")
     needs = next(r for r in rows if r["instruction_id_list"] == ["ratio:stop_words"])
-    other = next(r for r in rows if not missing_nltk_data(r["instruction_id_list"]))
+    other = next(r for r in rows if checkable(r["instruction_id_list"]))
     items = [{"id": r["key"], **r} for r in (needs, other)]
     result = IFBench().score(items, ["Cats chase mice.", "Cats chase mice."])
     assert (result.total, result.failed) == (2, 1)
@@ -543,7 +545,7 @@ def test_run_end_to_end_equals_the_reference_on_stored_responses(
 
 
 def test_score_reads_an_official_responses_file(tmp_path, data_dir, rows):
-    picked = [r for r in rows if not missing_nltk_data(r["instruction_id_list"])][:6]
+    picked = [r for r in rows if checkable(r["instruction_id_list"])][:6]
     responses = [r["prompt"][::-1] if n % 2 else r["prompt"] for n, r in enumerate(picked)]
     file = tmp_path / "model-responses.jsonl"
     # the reference tolerates surrounding spaces in the prompt; so do we

@@ -1,5 +1,6 @@
-"""InFoBench against qinyiwei/InfoBench's own evaluation.py: the judge requests it sends (its
-run_evaluation, over the loopback HTTP server), how it reads the replies, bool_ratio's DRFR; then
+"""InFoBench against qinyiwei/InfoBench's own evaluation.py, whose answers on these tests' inputs are
+kept as data (shared/benchmarks/infobench/reference_outputs): the judge requests it sends (its
+run_evaluation, over a loopback HTTP server), how it reads the replies, bool_ratio's DRFR; then
 the CLI end to end with faults, a rerun and a kill -9.
 
 The data is only on the HF hub, so these tests use a small file in its format (InfoBench.json,
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import sqlite3
 import subprocess
@@ -19,6 +19,7 @@ import zlib
 from pathlib import Path
 
 import pytest
+from golden import golden, rows
 from openai_server import OpenAIServer, echo, served_run
 
 from harness import cli
@@ -28,8 +29,6 @@ from harness.suites import Scoring, get_suite
 from harness.suites.infobench import SYS_MSG, InFoBench
 
 ROOT = Path(__file__).resolve().parents[1]
-REFERENCE = Path(os.environ.get("ECD_HARNESS_DATA") or ROOT.parent / "shared" / "benchmarks")
-REFERENCE = REFERENCE / "infobench" / "reference_code"
 
 ROWS = [
     ("t0", "", "Easy_set", ["Is it a list?", "Does it name five items?", "Is each item short?"]),
@@ -96,22 +95,6 @@ class Answered:
         return judge_or_echo(body)
 
 
-@pytest.fixture(scope="module")
-def evaluation():
-    """The reference evaluation.py. Its module top fetches tiktoken's cl100k_base (a download)
-    into `encoder`, which nothing uses; only that lookup is replaced, for the import."""
-    import tiktoken
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.syspath_prepend(str(REFERENCE))
-        mp.setattr(tiktoken, "get_encoding", lambda name: None)
-        sys.modules.pop("evaluation", None)
-        import evaluation
-
-        yield evaluation
-    sys.modules.pop("evaluation", None)
-
-
 @pytest.fixture
 def items(tmp_path):
     return InFoBench().load(write_data(tmp_path / "data"))
@@ -125,18 +108,35 @@ def sort_key(body: dict) -> str:
     return json.dumps(body["messages"], sort_keys=True)
 
 
-def bool_ratio(evaluation, path: Path, capsys) -> float:
-    """The reference's printed 'Percentage of True'."""
-    capsys.readouterr()
-    evaluation.bool_ratio(str(path))
-    return float(re.search(r"Percentage of True: ([\d.e-]+)", capsys.readouterr().out).group(1))
+def by_run(row: dict) -> list:
+    return [row["input_row"], row["eval_model"], row["temperature"]]
+
+
+def by_rows(row: dict) -> list:
+    return row["rows"]
+
+
+def reference_run(input_rows: list[dict]) -> list[dict]:
+    """evaluation.run_evaluation(client, in_path, out_dir) with its defaults, one recorded row
+    per input line: the requests it sent (each with the reply it got) and the line it wrote."""
+    runs = golden("infobench", "run_evaluation.jsonl", by_run)
+    recorded = [runs[[row, "gpt-4-0314", 0]] for row in input_rows]
+    for run in recorded:  # the replies were this test's judge's: a changed judge is caught here
+        assert [r["reply"] for r in run["requests"]] == [
+            judge_or_echo(r["body"]) for r in run["requests"]
+        ]
+    return recorded
+
+
+def bool_ratio(lines: list[dict]) -> float:
+    """The reference's printed 'Percentage of True' on a file of these lines."""
+    return golden("infobench", "bool_ratio.jsonl", by_rows)[lines]["percentage_of_true"]
 
 
 # -- (1) + (2): requests, verdicts and DRFR equal the reference's --------------------------------
-def test_judge_requests_verdicts_and_drfr_equal_evaluation_py(evaluation, items, tmp_path, capsys):
-    import openai
-
-    assert SYS_MSG == evaluation.SYS_MSG
+def test_judge_requests_verdicts_and_drfr_equal_evaluation_py(items, tmp_path):
+    (constant,) = rows("infobench", "constants.jsonl")
+    assert constant["name"] == "SYS_MSG" and SYS_MSG == constant["value"]
     responses = responses_for(items)
     suite = InFoBench()
     with OpenAIServer(judge_or_echo) as server:  # ours, with the official default judge name
@@ -144,16 +144,10 @@ def test_judge_requests_verdicts_and_drfr_equal_evaluation_py(evaluation, items,
         judge = make_judge(suite.default_judge, store, server.base_url, progress=False)
         result = suite.score(items, responses, judge)
         ours = server.requests
-    rows = [json.loads(line) for line in (tmp_path / "data" / "InfoBench.json").open()]
-    in_path = tmp_path / "model_output.json"
-    in_path.write_text(
-        "".join(json.dumps({**r, "output": o}) + "\n" for r, o in zip(rows, responses))
-    )
-    (tmp_path / "eval").mkdir()
-    with OpenAIServer(judge_or_echo) as server:  # evaluation.py's run, its defaults
-        client = openai.OpenAI(api_key="unused", base_url=server.base_url)
-        out = evaluation.run_evaluation(client, str(in_path), str(tmp_path / "eval"))
-        theirs = server.requests
+    data = [json.loads(line) for line in (tmp_path / "data" / "InfoBench.json").open()]
+    runs = reference_run([{**r, "output": o} for r, o in zip(data, responses)])
+    theirs = [r["body"] for run in runs for r in run["requests"]]
+    out = [run["output_row"] for run in runs]
 
     # (1) the same requests, field by field (ours go out in parallel per question: order aside)
     assert len(ours) == len(theirs) == 3 + 4 + 2 + 2 + 5 + 1  # t2 stops at its unclear question
@@ -163,18 +157,16 @@ def test_judge_requests_verdicts_and_drfr_equal_evaluation_py(evaluation, items,
     assert theirs[0]["model"] == "gpt-4-0314" and theirs[0]["temperature"] == 0
 
     # the same verdicts: evaluation.py's `eval` lists, None and early stop included
-    reference = {str(r["id"]): r["eval"] for r in map(json.loads, Path(out).open())}
+    reference = {str(r["id"]): r["eval"] for r in out}
     records = {r["id"]: r for r in result.records}
     assert {k: r["eval"] for k, r in records.items()} == reference
     assert reference["t2"] == [reference["t2"][0], None] and records["t2"]["stopped_unclear"]
     assert {a for v in reference.values() for a in v} == {True, False, None}
 
     # (2) DRFR is bool_ratio's Percentage of True, overall and on each subset's rows
-    assert result.metrics["drfr"] == bool_ratio(evaluation, Path(out), capsys)
+    assert result.metrics["drfr"] == bool_ratio(out)
     for subset, key in (("Easy_set", "drfr_easy"), ("Hard_set", "drfr_hard")):
-        part = tmp_path / f"{subset}.json"
-        part.write_text("".join(row for row in Path(out).open() if f'"{subset}"' in row))
-        assert result.metrics[key] == bool_ratio(evaluation, part, capsys)
+        assert result.metrics[key] == bool_ratio([r for r in out if r["subset"] == subset])
     # the per-item contributions add up to the headline (what the bootstrap resamples)
     num, den = map(sum, zip(*(suite.contribution(r) for r in result.records)))
     assert num / den == result.metrics["drfr"] and result.failed == 0
