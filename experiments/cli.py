@@ -13,6 +13,7 @@ from experiments.executors import EXECUTORS
 from experiments.spec import ExperimentSpec, load_experiment
 from experiments.steps import done, store_location
 from harness.errors import ArgumentParser, HarnessError, run_cli
+from harness.lock import holding
 from harness.plugins import plugins_loaded
 from harness.redact import redact_url
 from harness.store import Store, open_store
@@ -141,6 +142,8 @@ def cmd_plan(args) -> int:
 
 
 def cmd_run(args) -> int:
+    """One run at a time per output folder: a second one is refused (two would generate, train
+    and report into the same folders at once); the store is shared by any number."""
     spec = _load(args)
     if args.executor:
         spec.executor.kind = args.executor
@@ -149,8 +152,13 @@ def cmd_run(args) -> int:
     if args.ray_cpus:
         spec.executor.num_cpus = args.ray_cpus
     plan = build_plan(spec)
+    with holding(spec.out_dir, "pass another --out"):
+        return _run(spec, plan, args.retry_failed, args.quiet)
+
+
+def _run(spec: ExperimentSpec, plan: Plan, retry_failed: bool, quiet: bool) -> int:
     store = open_store(store_location(spec))
-    status = _status(spec, plan, store, args.retry_failed)
+    status = _status(spec, plan, store, retry_failed)
     todo = [n for n in plan.order() if not status[n.id]]
     unknown = [n for n in todo if n.unknown]
     if unknown:
@@ -170,7 +178,7 @@ def cmd_run(args) -> int:
             file=sys.stderr,
         )
 
-    EXECUTORS[spec.executor.kind](spec, todo, finished, args.quiet)
+    EXECUTORS[spec.executor.kind](spec, todo, finished, quiet)
     failed = []
     for n in plan.evals():
         record = store.get_node(n.key)

@@ -178,12 +178,25 @@ class SQLite:
             raise HarnessError(f"store {self.path} is a directory; pass --store with a file path")
 
     def connect(self) -> sqlite3.Connection:
+        """The file is only ever opened by SQLite: closing any other descriptor of it drops every
+        lock this process holds on it (POSIX), and another process closing the store would then
+        take itself for the last user and delete the WAL under our writes. So SQLite reads the
+        header too: a file that is not a database is refused, unwritten."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # used from the caching loop's writer thread too (`harness.cache`), never at once
         self.db = sqlite3.connect(
             self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
         )
-        self.db.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
+        try:
+            self.db.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
+            self.db.execute("PRAGMA schema_version")  # reads the header
+        except sqlite3.DatabaseError as e:
+            self.db.close()
+            if e.sqlite_errorcode != sqlite3.SQLITE_NOTADB:
+                raise
+            raise HarnessError(
+                f"store {self.path} is not a SQLite database; pass --store with another path"
+            ) from None
         return self.db
 
     def configure(self) -> None:
@@ -599,14 +612,5 @@ def _alive(pid: int) -> bool:
 
 def open_store(location: str | Path) -> Store:
     """Open a store: a `postgresql://` URL, or a file, refused when it exists but is not a SQLite
-    database (left untouched)."""
-    if is_url(location):
-        return Store(str(location))
-    p = Path(location)
-    if p.is_file() and p.stat().st_size > 0:
-        with open(p, "rb") as f:
-            if f.read(16) != b"SQLite format 3\x00":
-                raise HarnessError(
-                    f"store {p} is not a SQLite database; pass --store with another path"
-                )
-    return Store(p)
+    database (left untouched: `SQLite.connect`)."""
+    return Store(location)

@@ -182,6 +182,28 @@ def test_spec_mistakes_are_one_line_before_any_work(tmp_path, registry):
     assert not (tmp_path / "s.sqlite").exists() and not (tmp_path / "out").exists()
 
 
+def test_a_second_run_of_an_experiment_in_progress_is_refused(tmp_path, registry, capsys):
+    """Two `experiments run` with one output folder at once would generate, train and report
+    into the same folders: while the first runs, the second is refused in one line."""
+    from experiments.cli import main
+
+    spec = tiny_spec(tmp_path, tmp_path / "store.sqlite")
+    first = _spawn(spec)
+    try:
+        said = [first.stderr.readline()]
+        while said[-1] and not said[-1].startswith("start "):  # the first is at work
+            said.append(first.stderr.readline())
+        assert first.poll() is None, "".join(said)
+        assert main(["run", str(spec), "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1, err
+        assert f"is being written by another process (pid {first.pid})" in err
+        assert first.poll() is None, "the first run ended before the second started"
+    finally:
+        first.kill()
+        first.wait()
+
+
 def test_the_report_settings_mask_every_url_password(tmp_path):
     """The report's settings file lists every setting: the teacher's, a judge's and the store's
     URLs are written with their passwords masked."""

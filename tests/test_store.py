@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import subprocess
 import sys
 import time
@@ -15,7 +16,7 @@ from openai_server import OpenAIServer
 
 from harness.cli import main
 from harness.errors import HarnessError
-from harness.store import TABLES, cache_key, open_store
+from harness.store import TABLES, cache_key, is_url, open_store
 
 
 def test_cache_key_is_canonical_and_sensitive():
@@ -167,6 +168,117 @@ def test_a_dead_writers_run_is_marked_interrupted(store_at):
     open_store(store_at).start_run("ifeval", "alive", "fp", {})
     runs = open_store(store_at).runs(finished_only=False)
     assert {r.model: r.status for r in runs} == {"gone": "interrupted", "alive": "running"}
+
+
+HOLDER = """
+import sys
+from harness.store import open_store
+where = sys.argv[1]
+store = open_store(where)
+store.put_node("p1-a", "step", {})
+again = open_store(where)  # a second open in one process, as `experiments run` makes
+print("ready", flush=True)
+for line in sys.stdin:  # a key to write, then say so
+    store.put_node(line.strip(), "step", {})
+    print(store.get_node(line.strip()) is not None, flush=True)
+"""
+
+
+def nodes_and_integrity(where) -> tuple[set[str], str]:
+    """Every node key in a SQLite store and its integrity check, read by a fresh connection."""
+    db = sqlite3.connect(where)
+    try:
+        keys = {k for (k,) in db.execute("SELECT key FROM nodes")}
+        return keys, db.execute("PRAGMA integrity_check").fetchone()[0]
+    finally:
+        db.close()
+
+
+def test_another_process_closing_the_store_loses_no_write_of_one_that_opened_it_twice(tmp_path):
+    """Process 1 opens the store twice; process 2 opens, reads and closes it; process 1 and a
+    third process write on. Every write lands: closing a store never takes it for the last user
+    while process 1 still has it open (SQLite's locks held, the WAL kept)."""
+    where = tmp_path / "store.sqlite"
+    p1 = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(where)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+    def write(key: str) -> str:
+        p1.stdin.write(key + "\n")
+        p1.stdin.flush()
+        return p1.stdout.readline().strip()
+
+    assert p1.stdout.readline() == "ready\n", p1.stderr.read()
+    reader = "import sys; from harness.store import open_store\n"
+    reader += "s = open_store(sys.argv[1]); s.count('nodes'); s.close()"
+    assert python(reader, where).wait(timeout=60) == 0
+    assert write("p1-b") == "True", p1.stderr.read()
+    writer = "import sys; from harness.store import open_store\n"
+    writer += "s = open_store(sys.argv[1]); s.put_node('p3', 'step', {}); s.close()"
+    assert python(writer, where).wait(timeout=60) == 0
+    assert write("p1-c") == "True", p1.stderr.read()
+    p1.stdin.close()
+    assert p1.wait(timeout=60) == 0, p1.stderr.read()
+    assert nodes_and_integrity(where) == ({"p1-a", "p1-b", "p3", "p1-c"}, "ok")
+
+
+STEADY_WRITER = """
+import sys, time
+from harness.store import open_store
+where, n = sys.argv[1], int(sys.argv[2])
+store, again = open_store(where), open_store(where)  # two opens, as `experiments run` makes
+for j in range(n):
+    (store, again)[j % 2].put_node(f"{sys.argv[3]}{j}", "step", {"j": j})
+    open_store(where).close()  # a short-lived third, as an evaluation's own
+    time.sleep(0.02)  # the other processes' work goes on between writes
+again.close()
+store.close()
+"""
+READER = """
+import sys
+from pathlib import Path
+from harness.store import open_store
+where, stop = sys.argv[1], Path(sys.argv[2])
+seen = []
+while not stop.exists() or len(seen) < 3:
+    store = open_store(where)
+    seen.append(store.count("nodes"))
+    store.close()
+assert seen == sorted(seen), seen  # a committed write never disappears
+"""
+
+
+def test_readers_in_other_processes_while_a_writer_writes(store_at, tmp_path):
+    """Leaderboards, reports and compare open, read and close the store while a run writes:
+    every committed write stays, and no reader or writer fails."""
+    n, stop = 60, tmp_path / "stop"
+    open_store(store_at).close()  # the schema, so readers find the tables
+    readers = [python(READER, store_at, stop) for _ in range(2)]
+    writer = python(STEADY_WRITER, store_at, n, "w")
+    assert writer.wait(timeout=120) == 0, writer.stderr.read()
+    stop.touch()
+    for reader in readers:
+        assert reader.wait(timeout=60) == 0, reader.stderr.read()
+    store = open_store(store_at)
+    assert store.count("nodes") == n
+    if not is_url(store_at):
+        assert nodes_and_integrity(store_at)[1] == "ok"
+
+
+def test_two_writer_processes_that_each_open_the_store_twice(store_at):
+    """Two experiments (or runs) on one store, each process with several opens: the one that
+    finishes first closes its store while the other writes on, and nothing is lost."""
+    writers = [python(STEADY_WRITER, store_at, n, key) for n, key in ((10, "a"), (60, "b"))]
+    for writer in writers:
+        assert writer.wait(timeout=120) == 0, writer.stderr.read()
+    store = open_store(store_at)
+    assert store.count("nodes") == 70
+    if not is_url(store_at):
+        assert nodes_and_integrity(store_at)[1] == "ok"
 
 
 # -- PostgreSQL only -------------------------------------------------------------------------

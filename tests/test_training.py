@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -136,6 +139,32 @@ def test_sft_then_dpo_registered_and_scored(tmp_path, tiny_base, data_dir, capsy
     other = tiny_recipe(tmp_path, tiny_base, export, seed=1)
     assert training_main(["run", str(other), "--output-dir", str(out)]) == 2
     assert "different recipe" in capsys.readouterr().err
+
+
+def test_a_second_training_into_a_folder_in_use_is_refused(tmp_path, tiny_base, capsys):
+    """Two trainings into one --output-dir at once would delete each other's model.partial and
+    train twice: while the first runs, the second is refused in one line, and the first ends
+    whole."""
+    from training.runner import check
+
+    recipe = tiny_recipe(tmp_path, tiny_base, write_export(tmp_path / "export"), stage="sft")
+    out = tmp_path / "run"
+    argv = ["run", str(recipe), "--output-dir", str(out), "--name", "ecd-tiny-once"]
+    check(recipe)  # TRL imported here first: the second training reaches the folder at once
+    first = subprocess.Popen(
+        [sys.executable, "-m", "training", *argv], cwd=ROOT, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.time() + 120
+    while not (out / "run.json").exists():  # the first holds the folder and is training
+        assert first.poll() is None and time.time() < deadline, first.stderr.read()
+        time.sleep(0.05)
+    err = _error(argv, capsys)
+    assert f"is being written by another process (pid {first.pid})" in err, err
+    assert first.poll() is None, "the first training ended before the second started"
+    assert first.wait(timeout=300) == 0, first.stderr.read()
+    model = out / "sft" / "model"
+    assert json.loads((model / "stage.json").read_text())["global_step"] == 2
+    assert (model / "model.safetensors").is_file() and not (out / "sft" / "model.partial").exists()
 
 
 def test_dpo_only_full_finetune_with_a_loaded_reference(tmp_path, tiny_base):

@@ -16,6 +16,7 @@ import json
 import math
 import os
 import shutil
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import partial
@@ -23,6 +24,7 @@ from importlib import metadata
 from pathlib import Path
 
 from harness.errors import HarnessError
+from harness.lock import holding
 from harness.registry import (
     ModelSpec,
     load_registry,
@@ -103,7 +105,6 @@ def _check_name(name: str) -> None:
 def _check_output_dir(out: Path, identity: dict) -> bool:
     """A rerun resumes only the same recipe on the same data; anything else needs a fresh dir.
     True when `out` already holds this run."""
-    check_writable(out, "--output-dir")
     marker = out / "run.json"
     try:
         before = json.loads(marker.read_text()) if marker.is_file() else None
@@ -370,14 +371,24 @@ def _params_b(model_dir: Path) -> float:
 
 
 def train(recipe_path: str | Path, options: RunOptions) -> ModelSpec:
-    """The whole recipe; returns the registry entry of the finished checkpoint."""
-    from harness.backends.weights import fingerprint, local_path
-
+    """The whole recipe; returns the registry entry of the finished checkpoint. One training at
+    a time in an output folder: another one there is refused, not run beside it."""
     recipe, data = check(recipe_path)
     name = options.name or recipe.name
     _check_name(name)
     check_writable(user_registry_path(), "registry", folder=False)  # written after training
     out = Path(options.output_dir or Path("runs") / name).resolve()
+    check_writable(out, "--output-dir")  # before the lock file is made beside it
+    # the main rank holds the folder for every rank of this run
+    with holding(out, "pass another --output-dir") if _is_main() else nullcontext():
+        return _train_into(out, recipe_path, recipe, data, name)
+
+
+def _train_into(
+    out: Path, recipe_path: str | Path, recipe: Recipe, data: dict[str, StageData], name: str
+) -> ModelSpec:
+    from harness.backends.weights import fingerprint, local_path
+
     identity = {
         "recipe_digest": recipe.digest(),
         "data": {stage: d.fingerprint for stage, d in data.items()},
