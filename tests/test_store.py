@@ -15,6 +15,7 @@ from openai_server import OpenAIServer
 
 from harness.cli import main
 from harness.errors import HarnessError
+from harness.redact import redact, redact_url
 from harness.store import TABLES, cache_key, open_store
 
 
@@ -242,3 +243,40 @@ def test_a_dropped_connection_is_opened_again(postgres_url):
         )
     store.put_node("b", "step", {})
     assert store.get_node("b") == {} and store.count("nodes") == 2
+
+
+@pytest.mark.parametrize(
+    "url, shown",
+    [
+        ("postgresql://ada:pa/ss@db-host/runs", "postgresql://ada:***@db-host/runs"),
+        ("postgresql://ada:p@ss:w/rd%@db-host:5432/runs", "postgresql://ada:***@db-host:5432/runs"),
+        ("postgresql://ada:p%40ss%2Fw%25@db-host/runs", "postgresql://ada:***@db-host/runs"),
+        ("postgresql://ada:a?b#c@db-host/runs", "postgresql://ada:***@db-host/runs"),
+        ("http://host:8000/v1", "http://host:8000/v1"),
+        ("http://host/users/@me", "http://host/users/@me"),
+    ],
+)
+def test_a_url_password_is_masked_however_it_is_written(url, shown):
+    assert redact_url(url) == shown
+    assert redact(f"cannot open {url}: refused") == f"cannot open {shown}: refused"
+
+
+@pytest.mark.parametrize("password", ["pa/ss", "p@ss:w/rd%", "p%zz"])
+def test_a_malformed_store_url_is_one_line_without_its_password(password, capsys):
+    """Reserved characters in the password are refused before libpq reads the URL (it would take
+    part of the password for a host or port, and name it in its error)."""
+    from leaderboards.__main__ import main
+
+    assert main(["show", "--store", f"postgresql://ada:{password}@127.0.0.1:1/runs"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: store URL postgresql://ada:***@")
+    assert "percent-encode" in err and password not in err and "connection" not in err
+
+
+def test_an_encoded_password_is_masked_when_the_connection_fails():
+    for password in ("Pg%2FSecret", "Pg%40Secret%3A"):
+        with pytest.raises(HarnessError) as refused:
+            open_store(f"postgresql://ada:{password}@127.0.0.1:1/runs")
+        message = str(refused.value)
+        assert message.startswith("cannot open store postgresql://ada:***@127.0.0.1:1/runs: ")
+        assert "Secret" not in message and "\n" not in message
