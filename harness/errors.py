@@ -9,12 +9,21 @@ class HarnessError(Exception):
     """A user-facing error: the message says what is wrong and how to fix it."""
 
 
+class StoreError(HarnessError):
+    """The store failed under a command that had begun (disk full, its write lock held past the
+    busy timeout, the database server gone): a failure (exit 1), not bad input."""
+
+
 def run_cli(command: Callable[[], int], interrupted: str = "interrupted") -> int:
-    """Run a CLI command: a HarnessError becomes one `error:` line and exit 2, Ctrl-C exit 130."""
+    """Run a CLI command: a HarnessError becomes one `error:` line and exit 2 (a StoreError exit
+    1), Ctrl-C exit 130."""
     from harness.redact import redact
 
     try:
         return command()
+    except StoreError as e:
+        print(f"error: {redact(str(e))}", file=sys.stderr)
+        return 1
     except HarnessError as e:
         print(f"error: {redact(str(e))}", file=sys.stderr)
         return 2

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-from urllib.parse import urlsplit, urlunsplit
 
 MASK = "***"
 _SECRET_ENV = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD)$", re.IGNORECASE)
@@ -22,8 +21,10 @@ _PATTERNS = (  # (pattern, replacement)
         ),
         rf"\g<1>{MASK}",
     ),
-    (re.compile(r"(//[^/\s:@]+:)[^/\s@]+@"), rf"\g<1>{MASK}@"),  # user:password@ in any URL
+    # user:password@ in any URL, up to the last @ of the word: a password may hold / or @
+    (re.compile(r"(//[^/\s:@]+:)\S*@"), rf"\g<1>{MASK}@"),
 )
+_USERINFO = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:]|%[0-9A-Fa-f]{2})*")  # RFC 3986
 
 
 def _secret_values() -> list[str]:
@@ -44,17 +45,49 @@ def redact(text: str | None) -> str | None:
     return text
 
 
+def userinfo(url: str) -> tuple[int, int] | None:
+    """Where `user:password` is in `scheme://user:password@host/...`: up to the authority's last
+    `@`, found by hand because a password written without percent-encoding may hold `/`, `?`,
+    `#` or `@` (`urlsplit` would end the host at the first of them and show the rest). Text
+    between `://` and the last `@` is credentials when it has no delimiter, or has `:` before
+    its first one (`user:pa/ss@host`); otherwise the `@` is in a path or query. Too much masked
+    (`http://host:8000/path@x`) is the price of never showing a password."""
+    start = url.find("://") + 3
+    end = url.rfind("@")
+    if start < 3 or end < start:
+        return None
+    if re.search(r"\s", url[start:end]):  # a sentence that holds a URL and an e-mail address
+        return None
+    head = re.split(r"[/?#]", url[start:end])
+    return (start, end) if len(head) == 1 or ":" in head[0] else None
+
+
+def url_password(url: str) -> str | None:
+    """The password as written in the URL (percent-encoded or not); None without one."""
+    span = userinfo(url)
+    if span is None or ":" not in url[span[0] : span[1]]:
+        return None
+    return url[span[0] : span[1]].split(":", 1)[1]
+
+
+def well_formed_userinfo(url: str) -> bool:
+    """Whether the URL's credentials are what RFC 3986 allows (reserved characters
+    percent-encoded), so that every URL parser (libpq, urllib) reads the same user and host."""
+    span = userinfo(url)
+    return span is None or bool(_USERINFO.fullmatch(url[span[0] : span[1]]))
+
+
 def redact_url(url: str | None) -> str | None:
-    """A URL fit to store or print: password and secret query values masked."""
+    """A URL fit to store or print: its password (however written) and secret query values
+    masked; credentials with no password are masked whole (a token as user name)."""
     if not url:
         return url
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, host = netloc.rpartition("@")
-        user = userinfo.split(":", 1)[0]
-        netloc = f"{user}:{MASK}@{host}" if ":" in userinfo else f"{MASK}@{host}"
-    return redact(urlunsplit(parts._replace(netloc=netloc)))
+    span = userinfo(url)
+    if span is not None:
+        start, end = span
+        user, colon, _ = url[start:end].partition(":")
+        url = url[:start] + (f"{user}:{MASK}" if colon else MASK) + url[end:]
+    return redact(url)
 
 
 def redact_tree(value):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import platform
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -10,6 +11,7 @@ from importlib import metadata
 from harness.backends import Backend, Completion, Conversation, SamplingParams, Usage
 from harness.cache import CachedBackend
 from harness.comparability import key
+from harness.errors import StoreError
 from harness.registry import ModelSpec
 from harness.store import Store, cache_key
 from harness.suites import RunContext, Suite, SuiteResult
@@ -193,13 +195,16 @@ def execute(
         suite.name, config.model, fingerprint, asdict(config), comparability, package_versions()
     )
     try:
-        result = suite.run(items, RunContext(generator, params, judge, progress))
+        try:
+            result = suite.run(items, RunContext(generator, params, judge, progress))
+        finally:
+            generator.close()
+        status = record_outcome(store, run_id, result, len(items))
     except BaseException as e:
-        store.fail_run(run_id, "interrupted" if isinstance(e, KeyboardInterrupt) else str(e))
+        reason = "interrupted" if isinstance(e, KeyboardInterrupt) else str(e)
+        with contextlib.suppress(StoreError):  # a store that fails even this: next open says
+            store.fail_run(run_id, reason)  # `interrupted` (its process is gone), resumable
         raise
-    finally:
-        generator.close()
-    status = record_outcome(store, run_id, result, len(items))
     return RunOutcome(run_id, result, status, suite, config.model)
 
 

@@ -11,7 +11,9 @@ differs from SQLite (`harness.store.SQLite`, the same methods):
   PostgreSQL stores to adopt);
 - floats are DOUBLE PRECISION (PostgreSQL's REAL has 4 bytes), and a `seq` column keeps the order
   rows were written in (SQLite: the rowid); tables and columns come from information_schema;
-- the URL's password is masked wherever the store is named (`path`, every error);
+- the URL's password is masked wherever the store is named (`path`, every error), however it
+  is written; one whose user name or password is not percent-encoded is refused before libpq
+  reads it (libpq would take part of the password for the host or port);
 - a connection the server dropped while idle is opened again for the next statement outside a
   transaction (a run waits on its model for hours between writes);
 - PostgreSQL text cannot hold NUL, which a model's reply may contain: strings are written with
@@ -24,12 +26,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 import psycopg
 from psycopg.types.string import StrDumperUnknown, TextLoader
 
-from harness.redact import MASK, redact, redact_url
+from harness.errors import HarnessError
+from harness.redact import MASK, redact, redact_url, url_password, well_formed_userinfo
 
 META = "harness_meta"
 
@@ -47,8 +50,13 @@ class Postgres:
 
     def __init__(self, url: str, timeout: float):
         self._url, self.timeout, self.path = url, timeout, redact_url(url)
-        password = urlsplit(url).password or ""
+        password = url_password(url) or ""
         self.hidden = [p for p in {password, unquote(password)} if p]  # masked in errors
+        if not well_formed_userinfo(url):  # libpq would read another host, port or password
+            raise HarnessError(
+                f"store URL {self.path} is malformed: percent-encode the user name and password "
+                "(/ as %2F, @ as %40, % as %25)"
+            )
 
     def connect(self) -> _Connection:
         def connect() -> psycopg.Connection:

@@ -1,7 +1,10 @@
 r"""One table, five renderings: aligned text, Markdown, CSV, LaTeX (booktabs) and an HTML table.
 
-Cells are plain strings; every renderer escapes them for its format, so model names or outputs
-can never inject markup. Three conventions carry layout without markup:
+Cells are plain strings; every renderer escapes them for its format with that format's one helper
+(`latex_escape`, `markdown_escape`, `csv_cell`, `html.escape`; control characters become spaces),
+so model names or outputs can never inject markup, formulas or TeX commands. No untrusted text is
+ever written where TeX would run it unescaped (`\typeout` names the table by its number). Three
+conventions carry layout without markup:
 
 - a cell with a line break ("45.0\n[40.1, 50.2]") is stacked in LaTeX and HTML (later lines
   smaller in LaTeX's body cells) and joined with a space elsewhere;
@@ -26,6 +29,7 @@ from dataclasses import dataclass, field, replace
 FORMATS = ("table", "md", "csv", "latex", "html")
 MAX_COLUMNS = 6  # per LaTeX table: more do not fit one column of a two-column paper
 _REF = re.compile(r"\[(\d+)\]$")
+_LABEL = re.compile(r"[^A-Za-z0-9:._-]")  # a \label key: nothing TeX would expand
 _LATEX = {
     "\\": r"\textbackslash{}",
     "&": r"\&",
@@ -37,12 +41,45 @@ _LATEX = {
     "}": r"\}",
     "~": r"\textasciitilde{}",
     "^": r"\textasciicircum{}",
+    "<": r"\textless{}",  # OT1, LaTeX's default font encoding, sets < > | as other glyphs
+    ">": r"\textgreater{}",
+    "|": r"\textbar{}",
     "Δ": r"$\Delta$",  # pdfLaTeX's default encodings have no Greek
 }
+_CONTROL = re.compile(
+    r"[\x00-\x09\x0b-\x1f\x7f-\x9f]"
+)  # all but \n: a TeX line end, a terminal escape
+_MARKDOWN = re.compile(r"([\\`*_\[\]|])")  # what makes emphasis, code, links or cells inline
+_FORMULA = ("=", "+", "-", "@")  # a spreadsheet reads a cell starting so as a formula
+_NUMBER = re.compile(r"-|[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")  # or "-": no value
+
+
+def plain(text: str) -> str:
+    """Control characters as spaces: a carriage return ends a TeX line (what follows on it is
+    lost), an escape sequence rewrites a terminal."""
+    return _CONTROL.sub(" ", text)
 
 
 def latex_escape(text: str) -> str:
-    return "".join(_LATEX.get(ch, ch) for ch in text)
+    """Text that TeX typesets as it reads, whatever it holds. A leading `[` or `*` is braced: after
+    a row's `\\\\` or booktabs' `\\midrule` it would be read as their optional argument."""
+    out = "".join(_LATEX.get(ch, ch) for ch in plain(text))
+    return "{}" + out if out[:1] in ("[", "*") else out
+
+
+def markdown_escape(text: str) -> str:
+    """Text that Markdown (CommonMark, GFM tables) shows as it reads: HTML's specials as
+    entities, inline markup characters and the cell separator backslash-escaped."""
+    return _MARKDOWN.sub(r"\\\1", html.escape(plain(text), quote=False))
+
+
+def csv_cell(text: str) -> str:
+    """A cell a spreadsheet shows as text (OWASP's CSV injection advice): a tab or carriage
+    return becomes a space (the csv module leaves a lone CR unquoted: a new row to a reader), and
+    a cell starting with = + - @ gets a leading single quote; a plain number (-1.5, +0.3) stays
+    a number."""
+    text = plain(text)
+    return "'" + text if text.startswith(_FORMULA) and not _NUMBER.fullmatch(text) else text
 
 
 def _numeric(cells: list[str]) -> bool:
@@ -84,12 +121,15 @@ class Table:
             "html": self.html,
         }[fmt]()
 
-    def _footnote_lines(self) -> list[str]:
-        return [f"[{i}] {n}" for i, n in enumerate(self.footnotes, 1)]
+    def _notes(self, escape) -> list[str]:
+        """The notes, then the footnotes numbered, each escaped for the format."""
+        return [escape(n) for n in self.notes] + [
+            f"[{i}] {escape(n)}" for i, n in enumerate(self.footnotes, 1)
+        ]
 
     def text(self) -> str:
-        columns = [_flat(c) for c in self.columns]
-        rows = [[_flat(c) for c in r] for r in self.rows]
+        columns = [plain(_flat(c)) for c in self.columns]
+        rows = [[plain(_flat(c)) for c in r] for r in self.rows]
         widths = [max(len(r[i]) for r in [columns, *rows]) for i in range(len(columns))]
         numeric = [_numeric([r[i] for r in rows]) for i in range(len(columns))]
 
@@ -99,33 +139,37 @@ class Table:
                 for i, (c, w) in enumerate(zip(cells, widths))
             ).rstrip()
 
-        out = [self.title, line(columns), "  ".join("-" * w for w in widths)]
+        out = [plain(self.title), line(columns), "  ".join("-" * w for w in widths)]
         for i, r in enumerate(rows):
             if i in self.sections:
-                out.append(f"{self.sections[i]}:")
+                out.append(f"{plain(self.sections[i])}:")
             out.append(line(r))
-        out += [f"  {n}" for n in self.notes + self._footnote_lines()]
+        out += [f"  {n}" for n in self._notes(plain)]
         return "\n".join(out) + "\n"
 
     def markdown(self) -> str:
         def cell(c: str) -> str:
-            return _flat(c).replace("|", "\\|")
+            return markdown_escape(_flat(c))
 
-        out = [f"**{self.title}**", "", "| " + " | ".join(map(cell, self.columns)) + " |"]
+        out = [
+            f"**{markdown_escape(self.title)}**",
+            "",
+            "| " + " | ".join(map(cell, self.columns)) + " |",
+        ]
         out.append("|" + "|".join([" --- "] + [" ---: "] * (len(self.columns) - 1)) + "|")
         for i, r in enumerate(self.rows):
             if i in self.sections:
                 blank = " |" * (len(self.columns) - 1)
                 out.append(f"| *{cell(self.sections[i])}* |{blank}")
             out.append("| " + " | ".join(map(cell, r)) + " |")
-        out += [""] + [f"{n}  " for n in self.notes + self._footnote_lines()]
+        out += [""] + [f"{n}  " for n in self._notes(markdown_escape)]
         return "\n".join(out) + "\n"
 
     def csv(self) -> str:
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow([_flat(c) for c in self.columns])
-        writer.writerows([[_flat(c) for c in r] for r in self.rows])
+        writer.writerow([csv_cell(_flat(c)) for c in self.columns])
+        writer.writerows([[csv_cell(_flat(c)) for c in r] for r in self.rows])
         return buf.getvalue()
 
     def parts(self, max_columns: int = MAX_COLUMNS) -> list[Table]:
@@ -196,7 +240,7 @@ class Table:
             rf"\caption{{{latex_escape(self.title)}}}",
         ]
         if self.label:
-            out.append(rf"\label{{{self.label}}}")
+            out.append(rf"\label{{{_LABEL.sub('-', self.label)}}}")
         head = " & ".join(self._latex_cell(c, a, False) for c, a in zip(self.columns, aligns))
         out += [
             r"\sbox0{%",  # measured first: scaled to the column only when wider than it
@@ -217,7 +261,7 @@ class Table:
         out += [
             r"\bottomrule",
             r"\end{tabular}}%",
-            rf"\typeout{{table {self.label or self.title}: natural width \the\wd0, "
+            r"\typeout{table \thetable: natural width \the\wd0, "
             r"column \the\columnwidth}%",
             r"\ifdim\wd0>\columnwidth\resizebox{\columnwidth}{!}{\usebox0}\else\usebox0\fi",
         ]

@@ -38,7 +38,7 @@ from leaderboards.board import (
 )
 from leaderboards.compare import Comparison, compare_runs
 from leaderboards.published import ALPACA_SOURCE
-from leaderboards.render import Table
+from leaderboards.render import Table, markdown_escape
 from reports import figures, style
 from reports.spec import ReportSpec
 
@@ -479,18 +479,19 @@ def _markdown(
     examples: list[dict],
     notes: list[str],
 ) -> str:
-    out = [f"# {spec.title}", ""]
-    out += [f"- {s}" for s in summary] + [""]
-    out += [f"> {n}" for n in notes] + ([""] if notes else [])
+    e = markdown_escape  # every text outside a code fence
+    out = [f"# {e(spec.title)}", ""]
+    out += [f"- {e(s)}" for s in summary] + [""]
+    out += [f"> {e(n)}" for n in notes] + ([""] if notes else [])
     out += ["## Tables", ""] + [t.markdown() for t in tables.values()]
     out += ["## Figures", ""]
-    out += [f"![{caption}](figures/{png.name})  \n*{caption}*\n" for _, png, caption in figs]
+    out += [f"![{e(caption)}](figures/{png.name})  \n*{e(caption)}*\n" for _, png, caption in figs]
     if examples:
         out += ["## Example outputs (IFEval)", ""]
         for ex in examples:
-            out += [f"### Prompt {ex['id']}", "", _fence(ex["prompt"]), ""]
+            out += [f"### Prompt {e(str(ex['id']))}", "", _fence(ex["prompt"]), ""]
             for model, response, ok in ex["responses"]:
-                out += [f"**{model}**: {'pass' if ok else 'fail'}", "", _fence(response), ""]
+                out += [f"**{e(model)}**: {'pass' if ok else 'fail'}", "", _fence(response), ""]
     return "\n".join(out) + "\n"
 
 

@@ -40,6 +40,12 @@ _OFFSETS = [
 _OFFSETS += [(2.5 * dx, 2.5 * dy, ha, va) for dx, dy, ha, va in _OFFSETS]
 
 
+def literal(name: str) -> str:
+    """A name as matplotlib draws it letter for letter: `$` escaped, so that `a$b$c` is not
+    mathtext (set in italics, or a traceback where the "formula" does not parse)."""
+    return name.replace("$", r"\$")
+
+
 def _yerr(values, lows, highs) -> np.ndarray:
     v, lo, hi = (np.asarray(x, float) for x in (values, lows, highs))
     return np.vstack([np.clip(v - lo, 0, None), np.clip(hi - v, 0, None)])
@@ -94,7 +100,7 @@ def label_points(
         xs = [x for x, _, _ in group]
         log = ax.get_xscale() == "log"
         centre = float(np.exp(np.mean(np.log(xs))) if log else np.mean(xs))
-        names = ", ".join(dict.fromkeys(name for _, _, name in group))
+        names = literal(", ".join(dict.fromkeys(name for _, _, name in group)))
         anchors.append(((centre, float(np.mean([y for _, y, _ in group]))), names))
     for xy, names in sorted(anchors, key=lambda a: (-a[0][1], a[0][0])):
         best = None
@@ -244,7 +250,7 @@ def category_figure(categories: dict[str, dict[str, tuple[float, int]]]) -> Figu
     for i, model in enumerate(models):
         values = [100 * categories[model].get(c, (np.nan, 0))[0] for c in cats]
         pos = y + (i - (len(models) - 1) / 2) * height
-        bars = ax.barh(pos, values, height=height, label=model)
+        bars = ax.barh(pos, values, height=height, label=literal(model))
         colour = bars.patches[0].get_facecolor() if bars.patches else "black"
         for p, v in zip(pos, values):
             if np.isnan(v) or v == 0:
@@ -304,10 +310,10 @@ def ablation_figure(deltas: list[Delta], base: str) -> Figure:
         ax.axvline(0, color="black", lw=0.8, zorder=1)
         ax.set_xlabel(_delta_label(suite))
         ax.set_title(suite_of(suite).headline.label)
-    axes[0].set_yticks(range(len(models)), models)
+    axes[0].set_yticks(range(len(models)), [literal(m) for m in models])
     axes[0].set_ylim(len(models) - 0.5, -0.5)
     axes[0].set_ylabel("ECD variant")
-    fig.supxlabel(f"difference from {base}", fontsize=8)
+    fig.supxlabel(literal(f"difference from {base}"), fontsize=8)
     return fig
 
 

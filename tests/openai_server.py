@@ -2,7 +2,8 @@
 
 `responder(body) -> str | dict` makes the reply text (a dict may also carry `top_logprobs`, a list
 of {token: logprob} per generated token). Faults are injected at set rates from a seeded RNG:
-429, 500, timeout (the reply is held past the client's timeout), malformed JSON, empty content.
+429, 500, timeout (the reply is held past the client's timeout), malformed JSON, empty content,
+trickle (a reply that never ends: a byte every `trickle` seconds, until the client hangs up).
 `port` reuses an endpoint's address (a restarted server is the same endpoint to the harness,
 whose cache identity includes the URL). `models` is what GET /v1/models lists (model cards; none by default). `key`, when set, is the only
 API key accepted: any other gets a 401 whose body echoes the Authorization header, as some
@@ -21,7 +22,7 @@ from collections import Counter
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-FAULTS = ("429", "500", "timeout", "malformed", "empty", "401")
+FAULTS = ("429", "500", "timeout", "malformed", "empty", "401", "trickle")
 
 
 def echo(body: dict) -> str:
@@ -61,6 +62,7 @@ class OpenAIServer:
         faults: dict[str, float] | None = None,
         latency: float = 0.0,
         hang: float = 3.0,
+        trickle: float = 0.3,
         seed: int = 0,
         models: list[dict] | None = None,
         key: str | None = None,
@@ -73,6 +75,8 @@ class OpenAIServer:
         self.faults = faults or {}
         self.latency = latency
         self.hang = hang
+        self.trickle = trickle
+        self.stopped = threading.Event()
         self.models = models or []
         self.key = key
         self.rng = random.Random(seed)
@@ -97,6 +101,7 @@ class OpenAIServer:
         return self
 
     def __exit__(self, *exc) -> None:
+        self.stopped.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 
@@ -131,6 +136,21 @@ class OpenAIServer:
                 self.end_headers()
                 self.wfile.write(payload)
 
+            def _trickle(self) -> None:
+                """Headers promising a long body, then one byte per `trickle` seconds: every
+                read of the client's finishes within its timeout, the reply never does."""
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(1 << 30))
+                self.end_headers()
+                try:
+                    while not server.stopped.wait(server.trickle):
+                        self.wfile.write(b" ")
+                        self.wfile.flush()
+                except OSError:  # the client hung up
+                    pass
+                self.close_connection = True
+
             def _authorized(self, refuse: bool = False) -> bool:
                 auth = self.headers.get("Authorization", "")
                 if not refuse and (server.key is None or auth == f"Bearer {server.key}"):
@@ -163,6 +183,8 @@ class OpenAIServer:
                 if fault == "timeout":
                     time.sleep(server.hang)
                     return self._send(504, b'{"error": {"message": "too late"}}')
+                if fault == "trickle":
+                    return self._trickle()
                 if fault == "malformed":
                     return self._send(200, b'{"id": "x", "choices": [')
                 reply = "" if fault == "empty" else server.responder(body)

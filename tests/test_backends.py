@@ -101,6 +101,19 @@ def test_openai_gives_up_with_a_reason():
     assert server.calls == 3
 
 
+def test_openai_timeout_bounds_the_whole_call():
+    """A reply trickled a byte every 0.3 s satisfies every read's timeout but never ends: the
+    call still ends at its 1 s deadline, is retried as a timeout, and fails with the reason."""
+    with OpenAIServer(faults={"trickle": 1.0}, trickle=0.3) as server:
+        backend = openai_backend(server, max_retries=1)
+        started = time.monotonic()
+        out = backend.generate(convs(["q"]), SamplingParams())
+        took = time.monotonic() - started
+    assert not out[0].ok and "after 2 attempts" in out[0].error
+    assert "timed out: no whole reply within 1 s" in out[0].error
+    assert server.calls == 2 and 2.0 <= took < 3.5, took
+
+
 def test_openai_concurrency_limit_and_cache(tmp_path, monkeypatch):
     """Parallel up to the limit; a second pass is served from the store with zero calls."""
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret-123")

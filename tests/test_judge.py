@@ -41,6 +41,15 @@ def test_fastchat_rating_rejects_what_fastchat_scores_minus_one(reply):
         fastchat_rating(Completion(reply))
 
 
+@pytest.mark.parametrize("reply", ["[[11]]", "[[0]]", "[[99999999999999999999]]", "[10.5]"])
+def test_a_rating_off_the_1_to_10_scale_is_a_failed_judgment(reply):
+    """FastChat averages these (a recorded difference: README, MT-Bench); the scale's ends
+    themselves are ratings."""
+    with pytest.raises(ParseError, match="outside the rubric's 1-10 scale"):
+        fastchat_rating(Completion(f"Rating: {reply}"))
+    assert [fastchat_rating(Completion(r))["value"] for r in ("[[1]]", "[[10.0]]")] == [1.0, 10.0]
+
+
 def unparseable_for_bad(body: dict) -> str | dict:
     if "BAD" in body["messages"][-1]["content"]:
         return "I refuse to give a number."

@@ -155,14 +155,22 @@ def test_malformed_ratings_are_failed_judgments(reply):
         fastchat_rating(Completion(reply))
 
 
-def test_malformed_rating_fails_one_judgment_and_is_counted(mt_bench, tmp_path):
+@pytest.mark.parametrize(
+    "rating, reason",
+    [
+        ("[[08]]", "'[[08]]' is not a number"),
+        # FastChat averages a rating off the scale; here it is a failed judgment, and noted
+        ("[[11]]", "'[[11]]' is outside the rubric's 1-10 scale"),
+    ],
+)
+def test_malformed_rating_fails_one_judgment_and_is_counted(mt_bench, tmp_path, rating, reason):
     items = mt_bench.items[:3]
     leading_zero = items[1]["turns"][0]
 
     def respond(body):
         prompt = body["messages"][-1]["content"]
         if leading_zero in prompt and "<|The Start of Assistant A's Conversation" not in prompt:
-            return "The answer is fine. Rating: [[08]]"
+            return f"The answer is fine. Rating: {rating}"
         return judge_or_echo(body)
 
     answers = fixed_answers(items)
@@ -170,9 +178,18 @@ def test_malformed_rating_fails_one_judgment_and_is_counted(mt_bench, tmp_path):
         judge = make_judge("gpt-4", Store(tmp_path / "s.sqlite"), server.base_url, progress=False)
         result = mt_bench.score(items, [answers[it["question_id"]] for it in items], judge)
     failed = result.records[1]
-    assert failed["turn1_score"] is None and "'[[08]]' is not a number" in failed["turn1_error"]
+    assert failed["turn1_score"] is None and reason in failed["turn1_error"]
     assert failed["turn2_score"] is not None
     assert (result.total, result.failed) == (6, 1)
+    off_scale = [n for n in result.notes if "outside the rubric's 1-10 scale" in n]
+    assert off_scale == (
+        [
+            "1 of 6 judgments rated outside the rubric's 1-10 scale are failed "
+            "judgments (FastChat averages them)"
+        ]
+        if rating == "[[11]]"
+        else []
+    )
     assert "1 of 6 judgments failed" in result.failure_line()
 
 

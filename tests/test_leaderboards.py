@@ -72,6 +72,7 @@ def record_run(
     total: int | None = None,
     failed: int = 0,
     options: dict | None = None,
+    breakdown: dict | None = None,
 ) -> str:
     """A finished run with the comparability key `harness run` (sampling given) or
     `harness score` (imported) would record for these records, scored on their items."""
@@ -84,7 +85,8 @@ def record_run(
     if imported:
         config["imported"] = imported
     run_id = store.start_run(suite, model, None, config, key)
-    store.finish_run(run_id, metrics, records, len(records) if total is None else total, failed)
+    total = len(records) if total is None else total
+    store.finish_run(run_id, metrics, records, total, failed, breakdown=breakdown)
     return run_id
 
 

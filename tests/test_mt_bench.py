@@ -123,6 +123,25 @@ def test_aggregation_equals_fastchat_show_result_with_failed_judgments(suite, tm
         suite.score_verdicts(path, suite.items, None)
 
 
+def test_imported_ratings_off_the_scale_are_failed_judgments(suite, tmp_path):
+    """FastChat's show_result would average 11 and 0 in (a recorded difference)."""
+    path = tmp_path / "gpt-4_single.jsonl"
+    scores = [(81, 1, 11), (81, 2, 5), (82, 1, 0), (82, 2, 7), (101, 1, -1), (101, 2, 9)]
+    path.write_text(
+        "".join(
+            json.dumps({"question_id": q, "model": "m", "score": s, "turn": t}) + "\n"
+            for q, t, s in scores
+        )
+    )
+    result = suite.score_verdicts(path, suite.items, "m")
+    assert result.metrics["mt_bench_score"] == 7.0 and (result.total, result.failed) == (6, 3)
+    first = next(r for r in result.records if r["id"] == "81")
+    assert first["turn1_score"] is None and first["turn1_error"] == (
+        "rating 11 is outside the rubric's 1-10 scale"
+    )
+    assert "2 of 6 judgments rated outside the rubric's 1-10 scale" in result.notes[1]
+
+
 def test_score_cli_on_fastchat_judgments(tmp_path, capsys):
     path = judgments_file(tmp_path)
     out = tmp_path / "results.json"

@@ -126,7 +126,7 @@ def test_report_tables_state_provenance_and_settings(built, filled):
 
 def test_markdown_report(built):
     md = (built.out / "report.md").read_text()
-    assert md.startswith("# ECD ablation <draft> & notes")
+    assert md.startswith("# ECD ablation &lt;draft&gt; &amp; notes")  # HTML-escaped
     assert "![Score vs parameter count" in md and "(figures/score_vs_params.png)" in md
     assert (
         "IFEval prompt-strict" in md and "Ablation: ECD variants minus smollm2-135m-instruct" in md
@@ -278,7 +278,8 @@ def test_table_split_sections_and_footnotes():
     assert "<sup>2</sup>" in html and 'colspan="9">Group B' in html
     stacked = Table("S", ["model", "score\n[95% CI]"], [["m", "1.0\n[0.5, 1.5]"]])
     assert "score [95% CI]" in stacked.text() and "1.0 [0.5, 1.5]" in stacked.csv()
-    assert "\\begin{tabular}[t]{@{}r@{}}1.0\\\\{}{\\scriptsize [0.5, 1.5]}" in stacked.latex()
+    # a line starting with "[" is braced: it is never an optional argument of \\ or \midrule
+    assert "\\begin{tabular}[t]{@{}r@{}}1.0\\\\{}{\\scriptsize {}[0.5, 1.5]}" in stacked.latex()
 
 
 TEX_DOC = r"""\documentclass[twocolumn]{article}

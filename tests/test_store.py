@@ -15,8 +15,9 @@ import pytest
 from openai_server import OpenAIServer
 
 from harness.cli import main
-from harness.errors import HarnessError
-from harness.store import TABLES, cache_key, is_url, open_store
+from harness.errors import HarnessError, StoreError
+from harness.redact import redact, redact_url
+from harness.store import TABLES, Store, cache_key, is_url, open_store
 
 
 def test_cache_key_is_canonical_and_sensitive():
@@ -354,3 +355,146 @@ def test_a_dropped_connection_is_opened_again(postgres_url):
         )
     store.put_node("b", "step", {})
     assert store.get_node("b") == {} and store.count("nodes") == 2
+
+
+@pytest.mark.parametrize(
+    "url, shown",
+    [
+        ("postgresql://ada:pa/ss@db-host/runs", "postgresql://ada:***@db-host/runs"),
+        ("postgresql://ada:p@ss:w/rd%@db-host:5432/runs", "postgresql://ada:***@db-host:5432/runs"),
+        ("postgresql://ada:p%40ss%2Fw%25@db-host/runs", "postgresql://ada:***@db-host/runs"),
+        ("postgresql://ada:a?b#c@db-host/runs", "postgresql://ada:***@db-host/runs"),
+        ("http://host:8000/v1", "http://host:8000/v1"),
+        ("http://host/users/@me", "http://host/users/@me"),
+    ],
+)
+def test_a_url_password_is_masked_however_it_is_written(url, shown):
+    assert redact_url(url) == shown
+    assert redact(f"cannot open {url}: refused") == f"cannot open {shown}: refused"
+
+
+@pytest.mark.parametrize("password", ["pa/ss", "p@ss:w/rd%", "p%zz"])
+def test_a_malformed_store_url_is_one_line_without_its_password(password, capsys):
+    """Reserved characters in the password are refused before libpq reads the URL (it would take
+    part of the password for a host or port, and name it in its error)."""
+    from leaderboards.__main__ import main
+
+    assert main(["show", "--store", f"postgresql://ada:{password}@127.0.0.1:1/runs"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: store URL postgresql://ada:***@")
+    assert "percent-encode" in err and password not in err and "connection" not in err
+
+
+def test_an_encoded_password_is_masked_when_the_connection_fails():
+    for password in ("Pg%2FSecret", "Pg%40Secret%3A"):
+        with pytest.raises(HarnessError) as refused:
+            open_store(f"postgresql://ada:{password}@127.0.0.1:1/runs")
+        message = str(refused.value)
+        assert message.startswith("cannot open store postgresql://ada:***@127.0.0.1:1/runs: ")
+        assert "Secret" not in message and "\n" not in message
+
+
+def _corrupt_store(path) -> bytes:
+    """A store whose scores table spans many pages, one of them then overwritten with garbage
+    while no connection is open. Returns the damaged file's bytes."""
+    store = open_store(path)
+    run = store.start_run("ifeval", "m", "fp", {})
+    store.finish_run(
+        run, {"acc": 1.0}, [{"id": str(i), "text": "x" * 500} for i in range(400)], 400
+    )
+    store.close()
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2 // 4096 * 4096
+    data[middle : middle + 4096] = bytes(range(256)) * 16
+    path.write_bytes(bytes(data))
+    return bytes(data)
+
+
+def test_a_damaged_store_is_refused_in_one_line_and_never_written(tmp_path, capsys):
+    """`PRAGMA quick_check` on open: `show` says so in one line instead of a traceback, and `score`
+    refuses it before writing anything into it."""
+    from leaderboards.__main__ import main as leaderboards
+
+    path = tmp_path / "store.sqlite"
+    damaged = _corrupt_store(path)
+    assert leaderboards(["show", "--store", str(path)]) == 2
+    responses = tmp_path / "r.jsonl"
+    responses.write_text(json.dumps({"prompt": "Say hi.", "response": "hi"}) + "\n")
+    argv = ["score", "--suite", "ifeval", "--responses", str(responses), "--model", "m"]
+    assert main([*argv, "--store", str(path), "--quiet"]) == 2
+    for err in capsys.readouterr().err.splitlines():
+        assert err.startswith(f"error: cannot open store {path}: the file is damaged (")
+    wal = tmp_path / "store.sqlite-wal"  # a WAL store's reader makes one: it stays empty
+    assert path.read_bytes() == damaged and (not wal.exists() or wal.stat().st_size == 0)
+
+
+def _fill(store: Store) -> None:
+    """The disk is full: no page beyond those the file has (SQLite's `max_page_count`)."""
+    pages = store.db.execute("PRAGMA page_count").fetchone()[0]
+    store.db.execute(f"PRAGMA max_page_count={pages}")
+
+
+def test_a_full_disk_fails_the_run_in_one_line(tmp_path, capsys, monkeypatch):
+    """Disk full when a run starts: a StoreError (one line, exit 1); mid-run: one line, exit 1,
+    and the run is failed with the reason, not left `running`."""
+    path = tmp_path / "store.sqlite"
+    store = open_store(path)
+    _fill(store)
+    with pytest.raises(StoreError, match=r"database or disk is full; free space on its disk"):
+        store.start_run("ifeval", "m", "fp", {"big": "x" * 100_000})
+    store.close()
+    put_generations = Store.put_generations
+
+    def full(store, rows, replace=False):
+        _fill(store)
+        return put_generations(store, rows, replace)
+
+    monkeypatch.setattr(Store, "put_generations", full)
+    argv = ["run", "--suite", "ifeval", "--model", "org/served", "--backend", "openai"]
+    with OpenAIServer(lambda body: "a long reply " * 2000) as server:
+        argv += ["--base-url", server.base_url, "--limit", "2", "--store", str(path), "--quiet"]
+        assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"error: store {path}: database or disk is full; free space on")
+    (run,) = open_store(path).runs(finished_only=False)
+    assert run.status.startswith(f"failed: store {path}: database or disk is full")
+
+
+def test_a_write_lock_held_past_the_busy_timeout_is_one_line(tmp_path):
+    path = tmp_path / "store.sqlite"
+    store = Store(path, timeout=0.3)
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(StoreError) as failed:
+            store.put_node("a", "step", {})
+    finally:
+        blocker.execute("ROLLBACK")
+    message = str(failed.value)
+    assert message == (
+        f"store {path}: database is locked; another process held its write lock past the busy "
+        "timeout; rerun when it is done"
+    )
+    store.put_node("a", "step", {})  # the lock free again: the store works on
+    assert store.get_node("a") == {}
+
+
+def test_a_lost_postgres_connection_mid_write_is_one_line(postgres_url):
+    """The server restarted inside a write transaction: that write fails as one line (a write
+    outside one reconnects: test_a_dropped_connection_is_opened_again)."""
+    store = open_store(postgres_url)
+    with pytest.raises(StoreError) as failed:
+        with store.transaction() as db:
+            with psycopg.connect(postgres_url, autocommit=True) as admin:
+                admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            db.execute("SELECT 1")
+    message = str(failed.value)
+    assert message.startswith(f"store {store.path}: ") and "\n" not in message
+    assert message.endswith(
+        "check the store and rerun the command (finished model calls are cached)"
+    )
+    store.put_node("b", "step", {})  # the next write connects again

@@ -162,6 +162,7 @@ class OpenAIBackend(Backend):
         self.base_url, key = resolve_endpoint(spec, base_url, api_key_env, flag)
         self.concurrency = concurrency
         self.max_retries = max_retries
+        self.timeout = timeout
         self.backoff = backoff
         self._client_args = dict(
             api_key=key, base_url=self.base_url, timeout=timeout, max_retries=0
@@ -205,8 +206,12 @@ class OpenAIBackend(Backend):
                 # through the params' TypedDicts (a no-op for these plain JSON fields) or the
                 # pydantic model built from the reply: a quarter of the client's CPU per call
                 # at 64 concurrent calls (benchmarks/README.md).
-                resp = await client.post("/chat/completions", body=body, cast_to=object)
-                return _completion(resp)
+                # `timeout` bounds the whole call: the client's bounds each read only, so a
+                # server that trickles a byte at a time would hold the call for ever
+                post = client.post("/chat/completions", body=body, cast_to=object)
+                return _completion(await asyncio.wait_for(post, self.timeout))
+            except TimeoutError:
+                error = f"timed out: no whole reply within {self.timeout:g} s"
             except Exception as e:  # noqa: BLE001 - classified below
                 error = redact(f"{type(e).__name__}: {_short(e)}")
                 if not _retryable(e):
@@ -316,7 +321,7 @@ register(
                 POSITIVE,
             ),
             Option("max_retries", int, 6, "retries of a failed call", rule=NON_NEGATIVE),
-            Option("timeout", float, 120.0, "seconds a call may take", rule=POSITIVE),
+            Option("timeout", float, 120.0, "seconds a call may take, all of it", rule=POSITIVE),
             Option("backoff", float, 1.0, "seconds before the first retry", rule=NON_NEGATIVE),
             Option("api_key_env", str, "OPENAI_API_KEY", "the variable holding the API key"),
             Option("flag", str, "--base-url", "the flag endpoint errors name (a judge's differs)"),

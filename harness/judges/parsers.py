@@ -12,16 +12,27 @@ from harness.judges.base import ParseError
 # FastChat llm_judge/common.py: one_score_pattern, then its backup.
 RATING = re.compile(r"\[\[(\d+\.?\d*)\]\]")
 RATING_BACKUP = re.compile(r"\[(\d+\.?\d*)\]")
+SCALE = (1.0, 10.0)  # the rubric's: "rate the response on a scale of 1 to 10"
+OFF_SCALE = "outside the rubric's 1-10 scale"
+
+
+def on_scale(value: float) -> bool:
+    return SCALE[0] <= value <= SCALE[1]
 
 
 def fastchat_rating(c: Completion) -> dict:
     """FastChat's single-answer rule: the first `[[x]]`, else the first `[x]`, read with
-    `ast.literal_eval`; no match is a failure (FastChat records it as score -1)."""
+    `ast.literal_eval`; no match is a failure (FastChat records it as score -1). One difference,
+    on purpose: a rating off the 1-10 scale (`[[11]]`, `[[0]]`) is a failed judgment too, where
+    FastChat averages it (one `[[99999999999999999999]]` would swamp a model's mean)."""
     match = RATING.search(c.text) or RATING_BACKUP.search(c.text)
     if not match:
         snippet = c.text[-80:].replace("\n", " ") if c.text else "empty reply"
         raise ParseError(f"no [[rating]] in reply ({snippet!r})")
-    return {"value": _literal_rating(match.group(0), match.group(1))}
+    value = _literal_rating(match.group(0), match.group(1))
+    if not on_scale(value):
+        raise ParseError(f"rating {match.group(0)[:40]!r} is {OFF_SCALE}")
+    return {"value": value}
 
 
 def _literal_rating(found: str, digits: str) -> float:

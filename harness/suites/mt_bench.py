@@ -10,6 +10,10 @@ answers (reference_answer/<judge model>.jsonl, as FastChat's ref_answers[judge.m
 chat_completion_openai (model, messages, n=1, temperature=0, max_tokens=2048: nothing else),
 `[[rating]]` parsing with its `[rating]` fallback. Scores are aggregated like FastChat's show_result:
 mean over judgments with score != -1, per turn and overall.
+
+One recorded difference: a rating off the rubric's 1-10 scale (`[[11]]`, `[[0]]`, in a judge's
+reply or an imported judgment file) is a failed judgment with the reason, where FastChat averages
+it; the run's notes count them.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from harness import data
 from harness.backends import SamplingParams
 from harness.errors import HarnessError
 from harness.judges import Rubric
-from harness.judges.parsers import fastchat_rating
+from harness.judges.parsers import OFF_SCALE, fastchat_rating, on_scale
 from harness.judges.templates import SINGLE_PROMPTS, fastchat_single
 from harness.suites.base import Contribution, Metric, Scoring, Suite, SuiteResult
 
@@ -116,6 +120,16 @@ def _ids(qids: list[int], shown: int = 8) -> str:
     """The first few ids, so an error stays one readable line."""
     more = f", ... ({len(qids) - shown} more)" if len(qids) > shown else ""
     return ", ".join(str(q) for q in qids[:shown]) + more
+
+
+def _off_scale_note(off: int, total: int) -> list[str]:
+    """The run's note on ratings off the 1-10 scale, where there were any."""
+    if not off:
+        return []
+    return [
+        f"{off} of {total} judgments rated {OFF_SCALE} are failed judgments (FastChat averages "
+        "them)"
+    ]
 
 
 def aggregate(judgments: list[dict]) -> tuple[dict, dict]:
@@ -283,11 +297,12 @@ class MTBench(Suite):
         metrics.update(judge.metrics())
         breakdown["reference_answers"] = self.reference_name(judge.model)
         unscored = sum(1 for r in records for t in (1, 2) if r[f"turn{t}_score"] is None)
+        off = sum(1 for v in verdicts.values() if not v.ok and OFF_SCALE in (v.error or ""))
         return SuiteResult(
             metrics,
             records,
             breakdown,
-            [judge.summary()],
+            [judge.summary(), *_off_scale_note(off, len(verdicts))],
             total=2 * len(records),
             failed=unscored,
             unit="judgments",
@@ -337,8 +352,11 @@ class MTBench(Suite):
                 f"{path}: no judgments for model {model!r} (has {', '.join(models)})"
             )
         category = {it["question_id"]: it["category"] for it in items}
+        off = 0
         for r in rows:
             r["category"] = category.get(r["question_id"])
+            if r["score"] != -1 and not on_scale(r["score"]):  # failed here, averaged by FastChat
+                r["error"], r["score"], off = f"rating {r['score']} is {OFF_SCALE}", -1, off + 1
         metrics, breakdown = aggregate(rows)
         judges = sorted({str((r.get("judge") or ["unknown"])[0]) for r in rows})
         breakdown.update(model=model, judge=", ".join(judges))  # for the imported run's record
@@ -356,7 +374,7 @@ class MTBench(Suite):
                 },
             )
             if r["score"] == -1:
-                rec[f"turn{r['turn']}_error"] = "judgment failed (score -1)"
+                rec[f"turn{r['turn']}_error"] = r.get("error", "judgment failed (score -1)")
             else:
                 rec[f"turn{r['turn']}_score"] = float(r["score"])
         notes = []
@@ -365,6 +383,7 @@ class MTBench(Suite):
                 f"{failed} of {len(rows)} judgments have score -1 (failed); the metrics are over "
                 f"the other {len(rows) - failed}, as FastChat's show_result drops them"
             )
+        notes += _off_scale_note(off, len(rows))
         if len(records) < len(items):
             notes.append(f"the judgments cover {len(records)} of the {len(items)} questions")
         return SuiteResult(
