@@ -1,3 +1,7 @@
+"""`python -m harness`. Guarded: vLLM starts its engine in spawned processes, which import this
+module again as `__mp_main__`."""
+
 from harness.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":
+    raise SystemExit(main())

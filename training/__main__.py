@@ -1,5 +1,7 @@
-import sys
+"""`python -m training`. Guarded: vLLM starts its engine in spawned processes, which import this
+module again as `__mp_main__`."""
 
 from training.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    raise SystemExit(main())
