@@ -250,9 +250,7 @@ class HFBackend(Backend):
     def _continuous_ok(self) -> bool:
         """Whether greedy decoding here is plain argmax over a full-attention DynamicCache, which
         the continuous path reproduces: no logits processors from the generation config, no
-        sliding-window or other special cache layers, a forward that takes `cache`."""
-        import inspect
-
+        sliding-window or other special cache layers, a forward that takes a cache."""
         from transformers import DynamicCache
         from transformers.cache_utils import DynamicLayer
 
@@ -280,10 +278,19 @@ class HFBackend(Backend):
                 and config._attn_implementation == "sdpa"
                 and not getattr(config, "is_encoder_decoder", False)
                 and all(type(layer) is DynamicLayer for layer in layers)
-                and "cache" in inspect.signature(self.model.forward).parameters
+                and self._cache_keyword is not None
             )
             self._continuous = self._continuous and self._rows_reach_attention()
         return self._continuous
+
+    @property
+    def _cache_keyword(self) -> str | None:
+        """The forward's cache argument: `cache` from transformers 5.20, `past_key_values`
+        before (vLLM's builds pin transformers below 5.20)."""
+        import inspect
+
+        parameters = inspect.signature(self.model.forward).parameters
+        return next((k for k in ("cache", "past_key_values") if k in parameters), None)
 
     def _rows_reach_attention(self) -> bool:
         """Whether the model's forward hands a decode step's `rows` to every layer's attention
@@ -372,8 +379,8 @@ class HFBackend(Backend):
         cache = DynamicCache(config=self.model.config)
         logits = self.model(
             input_ids=torch.tensor([tokens], device=self.device),
-            cache=cache,
             use_cache=True,
+            **{self._cache_keyword: cache},
             logits_to_keep=1,
         ).logits
         kv.store(slot, cache)

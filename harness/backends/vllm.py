@@ -10,6 +10,7 @@ vLLM is imported when the backend is built, so finding the backend is cheap."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 from harness.backends.base import Backend, Completion, Conversation, OnResult, SamplingParams
@@ -23,6 +24,10 @@ from harness.validate import FRACTION, POSITIVE
 # The KV cache on vLLM's CPU build when none is asked for: its default (a share of all RAM, as on
 # a GPU) fails unless that RAM is free, and 4 GiB holds 64 rows of 2k tokens of a 135M model.
 CPU_KV_CACHE_GIB = 4.0
+# vLLM's CPU build keeps one core for its front end; on this few cores or fewer that costs more
+# than it saves (2 cores: 1.5x slower decoding, benchmarks/README.md), so none is kept unless
+# VLLM_CPU_NUM_OF_RESERVED_CPU or VLLM_CPU_OMP_THREADS_BIND says otherwise.
+FEW_CORES = 4
 
 
 def engine_args(
@@ -74,6 +79,8 @@ class VLLMBackend(Backend):
         from vllm.platforms import current_platform
 
         if current_platform.is_cpu():  # as the hf backend on CPU: float32 unless asked
+            if len(os.sched_getaffinity(0)) <= FEW_CORES:
+                os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
             options = {
                 **options,
                 "kv_cache_gib": options["kv_cache_gib"] or CPU_KV_CACHE_GIB,
