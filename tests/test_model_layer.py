@@ -120,8 +120,11 @@ def test_vllm_options_reach_the_engine(tmp_path, monkeypatch):
         "data_parallel_size": 1,
         "max_model_len": None,
         "gpu_memory_utilization": 0.85,
+        "dtype": "auto",
         "seed": 0,
     }
+    sized = engine("--kv-cache-gib", "1.5", "--max-num-seqs", "32")
+    assert (sized["kv_cache_memory_bytes"], sized["max_num_seqs"]) == (3 * 2**29, 32)
     flagged = engine("--tensor-parallel-size", "2", "--data-parallel-size", "3")
     assert (flagged["tensor_parallel_size"], flagged["data_parallel_size"]) == (2, 3)
     assert engine("--gpu-memory-utilization", "0.5")["gpu_memory_utilization"] == 0.5

@@ -128,7 +128,7 @@ _MANAGED = (
     "fp16",
     "model_init_kwargs",
     "resume_from_checkpoint",
-    "activation_checkpointing",  # the stage's gradient_checkpointing
+    "activation_checkpointing",  # the stage's gradient_checkpointing (its name from 5.20)
 )
 
 

@@ -8,8 +8,9 @@ and a recipe check should not pay for that before it needs TRL.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 from harness.errors import HarnessError
 from harness.validate import NON_NEGATIVE, POSITIVE, Rule
@@ -48,14 +49,28 @@ class StageSettings:
 
     def trl_kwargs(self) -> dict:
         """Every field is named as in TRL's config class, except the runner's own ones, and
-        gradient_checkpointing, which transformers 5 renamed (the old name warns on stderr)."""
+        gradient_checkpointing, which transformers 5.20 renamed (the old name warns there)."""
         own = {k: v for k, v in asdict(self).items() if k not in ("trl", "reference")}
-        own["activation_checkpointing"] = own.pop("gradient_checkpointing")
+        own[checkpointing_field()] = own.pop("gradient_checkpointing")
         return own | self.trl
 
     def reference_model(self) -> str | None:
         """A model to load as the frozen reference, when the stage takes one apart from itself."""
         return None
+
+
+@functools.cache
+def checkpointing_field() -> str:
+    """TrainingArguments' name for gradient checkpointing in the installed transformers:
+    `activation_checkpointing` from 5.20, `gradient_checkpointing` before (vLLM pins < 5.21)."""
+    from transformers import TrainingArguments
+
+    names = {f.name for f in fields(TrainingArguments)}
+    return (
+        "activation_checkpointing"
+        if "activation_checkpointing" in names
+        else "gradient_checkpointing"
+    )
 
 
 @dataclass

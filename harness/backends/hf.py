@@ -178,6 +178,8 @@ class HFBackend(Backend):
     name = "hf"
 
     def __init__(self, spec: ModelSpec, batch_size: int, device: str | None, dtype: str):
+        import inspect
+
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -198,6 +200,10 @@ class HFBackend(Backend):
         self.model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype, **kwargs)
         self.model.to(self.device).eval()
         self._continuous: bool | None = None
+        # the forward's cache argument: `cache` from transformers 5.20, `past_key_values` before
+        # (vLLM's builds pin transformers below 5.20)
+        forward = inspect.signature(self.model.forward).parameters
+        self._cache_keyword = next((k for k in ("cache", "past_key_values") if k in forward), None)
 
     def generate(
         self,
@@ -282,15 +288,6 @@ class HFBackend(Backend):
             )
             self._continuous = self._continuous and self._rows_reach_attention()
         return self._continuous
-
-    @property
-    def _cache_keyword(self) -> str | None:
-        """The forward's cache argument: `cache` from transformers 5.20, `past_key_values`
-        before (vLLM's builds pin transformers below 5.20)."""
-        import inspect
-
-        parameters = inspect.signature(self.model.forward).parameters
-        return next((k for k in ("cache", "past_key_values") if k in parameters), None)
 
     def _rows_reach_attention(self) -> bool:
         """Whether the model's forward hands a decode step's `rows` to every layer's attention
