@@ -210,11 +210,22 @@ class SQLite:
 
     def configure(self) -> None:
         """After the store is claimed: these write to the file, so a damaged file is refused
-        first (`quick_check`: every page's structure; about 0.2 s per 100 MB, once per command)."""
+        first (`quick_check`: every page's structure; about 0.2 s per 100 MB, once per command).
+        Switching a file to WAL takes its exclusive lock, which SQLite may refuse at once
+        ("database is locked") instead of waiting, while other processes open the same new
+        store: that is tried again until the busy timeout."""
         found = self.db.execute("PRAGMA quick_check(1)").fetchone()[0]
         if found != "ok":
             raise sqlite3.DatabaseError(f"the file is damaged ({' '.join(found.split())})")
-        self.db.execute("PRAGMA journal_mode=WAL")
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                break
+            except sqlite3.OperationalError as e:
+                if e.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
         self.db.execute("PRAGMA synchronous=NORMAL")
 
     def mark(self) -> int:
