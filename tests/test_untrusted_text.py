@@ -117,7 +117,8 @@ def _outputs(capsys, hostile: Hostile, fmt: str) -> list[tuple[str, list[str]]]:
 
 
 def _rendered_markdown(text: str) -> str:
-    markdown_it = pytest.importorskip("markdown_it")
+    import markdown_it
+
     return markdown_it.MarkdownIt("commonmark").enable("table").render(text)
 
 
