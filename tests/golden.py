@@ -42,9 +42,6 @@ class Golden:
             )
         return row
 
-    def __len__(self) -> int:
-        return len(self.rows)
-
 
 def rows(suite: str, name: str) -> list[dict]:
     path = reference_outputs(suite) / name
