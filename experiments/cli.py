@@ -131,13 +131,17 @@ def cmd_plan(args) -> int:
     print("time estimated from throughput measured in benchmarks/README.md, scaled by size:")
     for work, rate in rates(device, spec.estimate.rates).items():
         print(f"  {work}: {rate.tokens_per_s:,.0f} tok/s at {rate.params_b}B ({rate.source})")
-    reasons: dict[str, list[str]] = {}
-    for n in plan.order():
-        if n.unknown and not status[n.id]:
-            reasons.setdefault(n.unknown, []).append(n.id)
-    for why, ids in reasons.items():  # one line per cause, not per step
-        steps = ids[0] if len(ids) == 1 else f"{ids[0]} and {len(ids) - 1} more steps"
-        print(f"unknown until run: {steps}: {why}")
+    for label, why_of in (
+        ("no time", lambda n: n.estimate.untimed),
+        ("unknown until run", lambda n: n.unknown),
+    ):
+        reasons: dict[str, list[str]] = {}
+        for n in plan.order():
+            if why_of(n) and not status[n.id]:
+                reasons.setdefault(why_of(n), []).append(n.id)
+        for why, ids in reasons.items():  # one line per cause, not per step
+            steps = ids[0] if len(ids) == 1 else f"{ids[0]} and {len(ids) - 1} more steps"
+            print(f"{label}: {steps}: {why}")
     return 0
 
 

@@ -11,7 +11,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 
-from experiments.estimate import Estimate, calls, price, rates, tokens, training
+from experiments.estimate import TRAINER, Estimate, Rate, calls, price, rate, tokens, training
 from experiments.spec import ExperimentSpec
 from harness.comparability import digest, shared_sampling
 from harness.errors import HarnessError
@@ -52,8 +52,8 @@ class Plan:
         return [n for n in self.nodes.values() if n.kind == "evaluate"]
 
 
-def _rates(spec: ExperimentSpec):
-    return rates(spec.estimate.device, spec.estimate.rates)
+def _rate(spec: ExperimentSpec, work: str, engine: str) -> Rate | str:
+    return rate(spec.estimate.device, work, engine, spec.estimate.rates)
 
 
 def _params_b(model: ModelSpec) -> float | None:
@@ -120,9 +120,9 @@ def _generate(spec: ExperimentSpec) -> tuple[Node, int]:
     n_evolve, n_respond = n * k, n * (k + 1)
     prompt = (seed_tokens + 30 * k) * (k + 1) + 300 * (n_evolve + n_respond)
     local = teacher.is_local or backend in ("hf", "vllm")
-    rate, name, size = _rates(spec)["generate"], teacher.name, _params_b(teacher)
-    evolve = calls(rate, name, size, n_evolve, prompt // 2, cfg.evolve.max_new_tokens, local)
-    respond = calls(rate, name, size, n_respond, prompt // 2, cfg.respond.max_new_tokens, local)
+    speed, name, size = _rate(spec, "generate", backend), teacher.name, _params_b(teacher)
+    evolve = calls(speed, name, size, n_evolve, prompt // 2, cfg.evolve.max_new_tokens, local)
+    respond = calls(speed, name, size, n_respond, prompt // 2, cfg.respond.max_new_tokens, local)
     est = evolve + respond
     est.basis = f"{n} seeds x {k} rounds; {evolve.basis}"
     inputs = {"settings": settings, "teacher": identity or f"unknown:{teacher.source}"}
@@ -147,7 +147,7 @@ def _train(spec: ExperimentSpec, name: str, gen: Node, n_seeds: int) -> Node:
         per_step = s.per_device_train_batch_size * s.gradient_accumulation_steps
         steps = s.max_steps if s.max_steps > 0 else math.ceil(s.num_train_epochs * n / per_step)
         seen += steps * per_step * (s.max_length or 2048) * (2 if stage == "dpo" else 1)
-    est = training(_rates(spec)["train"], _params_b(base), seen)
+    est = training(_rate(spec, "train", TRAINER), _params_b(base), seen)
     est.basis = f"at most {seen:,} tokens ({' + '.join(recipe.stages)}); {est.basis}"
     return Node(
         f"train:{name}",
@@ -193,8 +193,15 @@ def _evaluate(spec: ExperimentSpec, name: str, suite_name: str, trained: Node | 
     max_new = params.max_new_tokens or 2048
     device = spec.estimate.device
     local = model.is_local or trained is not None or model.backend in ("hf", "vllm")
-    rate = _rates(spec)["generate"]
-    est = calls(rate, model.source, _params_b(model), len(prompts), prompt_tokens, max_new, local)
+    est = calls(
+        _rate(spec, "generate", model.backend),
+        model.source,
+        _params_b(model),
+        len(prompts),
+        prompt_tokens,
+        max_new,
+        local,
+    )
     if judge:
         # a judgment reads the question, the answer and the judge's instructions (~400 tokens)
         judged_tokens = prompt_tokens + len(prompts) * (max_new + 400)

@@ -27,21 +27,29 @@ class Rate:
         return tokens / self.tokens_per_s * params_b / self.params_b
 
 
-# (device, work) -> measured rate; a spec's `estimate.rates` replaces them (your own measurement)
+# (device, work, engine) -> measured rate; engine: the backend that generates (hf, vllm), trl for
+# training. A spec's `estimate.rates` replaces them by work (your own measurement). A pair that is
+# missing has not been measured: its steps get no time rather than another engine's rate.
 RATES = {
-    ("cpu", "generate"): Rate(
-        170.0, 0.135, "hf backend, continuous batching, SmolLM2-135M on 2 CPU cores"
+    ("cpu", "generate", "hf"): Rate(
+        157.9,
+        0.135,
+        "hf backend, continuous batching, SmolLM2-135M, 541 IFEval prompts, 2 CPU cores",
     ),
-    ("gpu", "generate"): Rate(
-        465.8, 0.494, "hf backend, batch 32, Qwen2.5-0.5B shapes on one H100 (vLLM is faster)"
+    ("cpu", "generate", "vllm"): Rate(
+        261.7, 0.135, "vLLM's CPU build 0.32, SmolLM2-135M, 541 IFEval prompts, 2 CPU cores"
     ),
-    ("cpu", "train"): Rate(
-        23.0, 0.135, "tiny-cpu experiment's LoRA steps, fp32, 2 CPU cores at load ~4.5"
+    ("gpu", "generate", "hf"): Rate(
+        465.8, 0.494, "hf backend, batch 32, Qwen2.5-0.5B shapes on one H100"
     ),
-    ("gpu", "train"): Rate(
+    ("cpu", "train", "trl"): Rate(
+        91.2, 0.135, "tiny-cpu experiment's four LoRA trainings, fp32, 2 idle CPU cores"
+    ),
+    ("gpu", "train", "trl"): Rate(
         30946.0, 0.494, "DPO end to end, tuned recipe, Qwen2.5-0.5B shapes on one H100"
     ),
 }
+TRAINER = "trl"
 
 
 @dataclass
@@ -54,6 +62,7 @@ class Estimate:
     cost_usd: float = 0.0
     device_s: float = 0.0
     basis: str = ""  # which rate, and what is unknown
+    untimed: str = ""  # why a step that runs on a device has no time: no rate, no size
 
     def __add__(self, o: Estimate) -> Estimate:
         return Estimate(
@@ -64,6 +73,7 @@ class Estimate:
             self.train_tokens + o.train_tokens,
             self.cost_usd + o.cost_usd,
             self.device_s + o.device_s,
+            untimed=self.untimed or o.untimed,
         )
 
 
@@ -76,23 +86,37 @@ def price(model: str | None, prompt: int, completion: int) -> float:
     return (prompt * p_in + completion * p_out) / 1e6
 
 
+def rate(device: str, work: str, engine: str, given: dict[str, dict]) -> Rate | str:
+    """The rate for `work` on `engine` and `device`: the spec's own (`{generate: {tokens_per_s,
+    params_b, source}}`), else measured here; else why there is none."""
+    if work in given:
+        return Rate(**given[work])
+    return RATES.get((device, work, engine)) or (
+        f"{engine} {work} not measured on {device} yet (benchmarks/gpu_check.sh measures it, or "
+        f"set estimate.rates.{work}): no time estimate"
+    )
+
+
 def rates(device: str, given: dict[str, dict]) -> dict[str, Rate]:
-    """The rates for `device`: measured here, or the spec's own (`{generate: {tokens_per_s,
-    params_b, source}}`)."""
-    found = {work: rate for (dev, work), rate in RATES.items() if dev == device}
+    """Every rate a plan on `device` may use, by "work (engine)", for the plan's footnote."""
+    found = {f"{w} ({e})": r for (d, w, e), r in RATES.items() if d == device and w not in given}
     found.update({work: Rate(**r) for work, r in given.items()})
     return found
 
 
-def _timed(rate: Rate, tokens_: int, params_b: float | None) -> tuple[float, str]:
+def _timed(rate: Rate | str, tokens_: int, params_b: float | None) -> Estimate:
+    """The device time of `tokens_`, or why there is none (`untimed`)."""
+    if isinstance(rate, str):
+        return Estimate(basis=rate, untimed=rate)
     seconds = rate.seconds(tokens_, params_b)
     if seconds is None:
-        return 0.0, "model size unknown (set params_b in its registry entry): no time estimate"
-    return seconds, rate.source
+        why = "model size unknown (set params_b in its registry entry): no time estimate"
+        return Estimate(basis=why, untimed=why)
+    return Estimate(device_s=seconds, basis=rate.source)
 
 
 def calls(
-    rate: Rate,
+    rate: Rate | str,
     model: str,
     params_b: float | None,
     n: int,
@@ -103,17 +127,13 @@ def calls(
     """`n` generation calls of a model: priced if it is a priced API model, timed if it runs here
     (every call taken to its max new tokens: an upper bound)."""
     completion = n * max_new_tokens
-    seconds, basis = _timed(rate, completion, params_b) if local else (0.0, "endpoint")
-    return Estimate(
-        model_calls=n,
-        prompt_tokens=prompt_tokens,
-        completion_tokens=completion,
-        cost_usd=price(model, prompt_tokens, completion),
-        device_s=seconds,
-        basis=basis,
-    )
+    est = _timed(rate, completion, params_b) if local else Estimate(basis="endpoint")
+    est.model_calls, est.prompt_tokens, est.completion_tokens = n, prompt_tokens, completion
+    est.cost_usd = price(model, prompt_tokens, completion)
+    return est
 
 
-def training(rate: Rate, params_b: float | None, tokens_seen: int) -> Estimate:
-    seconds, basis = _timed(rate, tokens_seen, params_b)
-    return Estimate(train_tokens=tokens_seen, device_s=seconds, basis=basis)
+def training(rate: Rate | str, params_b: float | None, tokens_seen: int) -> Estimate:
+    est = _timed(rate, tokens_seen, params_b)
+    est.train_tokens = tokens_seen
+    return est

@@ -251,6 +251,9 @@ def test_plan_of_the_paper_prints_the_whole_dag_with_costs():
     )
     assert total and float(total.group(3).replace(",", "")) > 0
     assert "Qwen2.5-0.5B shapes on one H100" in out  # which measurement the hours come from
+    # the baselines are served by vLLM, not measured on a GPU yet: no hours borrowed from hf
+    assert rows["evaluate:zephyr-7b-beta:ifeval"].split()[-1] == "-"
+    assert re.search(r"no time: evaluate:\S+ and \d+ more steps: vllm generate not measured on gpu", out)
     # offline, identities that need the hub or an API key are said once per cause, not guessed
     assert "unknown until run: generate: OPENAI_API_KEY is not set" in out
 
