@@ -38,6 +38,8 @@ def run(engine: str, args: argparse.Namespace, env: dict[str, str]) -> dict:
     store, out = work / "s.sqlite", work / "out.json"
     cmd = [sys.executable, "-m", "harness", "run", "--suite", "ifeval", "--backend", engine,
            "--store", str(store), "--output", str(out), "--quiet"]  # fmt: skip
+    if args.model:
+        cmd += ["--model", args.model]
     if args.limit:
         cmd += ["--limit", str(args.limit)]
     if args.max_new_tokens:
@@ -71,6 +73,7 @@ def run(engine: str, args: argparse.Namespace, env: dict[str, str]) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--engines", default="hf,vllm", help="backends, the first is the baseline")
+    ap.add_argument("--model", help="registry name or folder (default: the embedded model)")
     ap.add_argument("--limit", type=int, help="the first N prompts (default: all 541)")
     ap.add_argument("--max-new-tokens", type=int, help="default: the registry's (512)")
     ap.add_argument("--rounds", type=int, default=1, help="A B, B A, ... so load hits both alike")
