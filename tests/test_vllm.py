@@ -190,3 +190,52 @@ def test_a_served_model_is_the_ecd_teacher(vllm_server, tmp_path):
     assert (stats["teacher"], stats["backend"]) == (SERVED, "openai")
     chains = (tmp_path / "data" / "chains.jsonl").read_text().splitlines()
     assert len(chains) == 2
+
+
+@pytest.mark.slow  # about 4 minutes beside the server: generation, 2 SFT steps, judged evaluation
+def test_an_experiment_whose_teacher_and_judge_is_vllm_serve(vllm_server, tmp_path):
+    """The whole loop with a served model on both ends: it evolves and answers the seeds, a tiny
+    SFT model trains on them, AlpacaEval scores that model with the served model as the judge."""
+    spec = {
+        "name": "served",
+        "generation": {
+            "seeds": {"limit": 2},
+            "rounds": 1,
+            "teacher": {"model": SERVED, "backend": "openai", "base_url": vllm_server},
+            "evolve": {"max_new_tokens": 32},
+            "respond": {"max_new_tokens": 32},
+        },
+        "variants": {"hard": {}},
+        "training": {
+            "ecd-served": {
+                "recipe": "tiny-cpu",
+                "data": "hard",
+                "overrides": {"stage": "sft", "sft": {"max_steps": 2}},
+            }
+        },
+        "models": {"baselines": [], "references": []},
+        "evaluation": {
+            "suites": ["alpaca_eval"],
+            "limit": 2,
+            "max_new_tokens": 32,
+            "judge": SERVED,
+            "judge_base_url": vllm_server,
+        },
+        "report": {"title": "served teacher and judge"},
+        "store": str(tmp_path / "s.sqlite"),
+    }
+    path = tmp_path / "served.yaml"
+    path.write_text(json.dumps(spec))  # JSON is YAML
+    out = tmp_path / "out"
+    env = {"ECD_HARNESS_HOME": str(tmp_path / "home")}
+    done = subprocess.run(
+        [sys.executable, "-m", "experiments", "run", str(path), "--out", str(out), "--quiet"],
+        capture_output=True, text=True, cwd=ROOT, timeout=1800, env={**os.environ, **env},
+    )  # fmt: skip
+    assert done.returncode in (0, 3), done.stderr[-3000:]
+    stats = json.loads((out / "data" / "stats.json").read_text())
+    assert (stats["teacher"], stats["backend"]) == (SERVED, "openai")
+    run = Store(tmp_path / "s.sqlite").latest_run("alpaca_eval", "ecd-served")
+    assert run is not None and run.metrics["judge_calls"] == 2, run
+    assert SERVED in json.dumps(run.config["judge"])
+    assert (out / "report" / "report.md").is_file()
