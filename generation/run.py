@@ -14,6 +14,7 @@ from generation.export import StagedOutput, build, contamination, stats, write_d
 from generation.pipeline import Chain, generate, make_teacher, teacher_spec
 from generation.seeds import load_seeds
 from generation.taxonomy import load_taxonomy
+from harness.lock import holding
 from harness.paths import default_store
 from harness.redact import redact_tree
 from harness.store import open_store
@@ -44,71 +45,77 @@ def run(cfg: GenerationConfig, progress: bool = True) -> dict:
     seeds, origin = load_seeds(cfg.seeds)
     out = Path(cfg.out)
     staged = StagedOutput(out)  # refuses a foreign folder before any model call
-    try:
-        store = open_store(cfg.store or default_store())
-        teacher = make_teacher(spec, cfg.teacher, store, progress)
-        index = None
-        if cfg.decontaminate.enabled:
-            d = cfg.decontaminate
-            index = build_index(d.benchmarks or suite_names(), d.ngram, d.data_dir)
+    # one writer per folder: a second run's commit would discard the first one's staged files
+    with holding(out, "pass another --out"):
         try:
-            chains, failures = generate(seeds, taxonomy, teacher, cfg)
-        finally:
-            teacher.generator.close()
-        contaminated = contamination(chains, index, cfg.decontaminate.threshold)
-        shared = {
-            "teacher": teacher.spec.name,
-            "backend": teacher.backend,
-            "teacher_options": redact_tree(teacher.options),
-            "seeds": {"count": len(seeds), "source": origin},
-            "rounds": cfg.rounds,
-            "evolution": {
-                "attempted": sum(len(ch.steps) - 1 for ch in chains)
-                + sum(failures.values())
-                - sum(v for k, v in failures.items() if k.endswith("->template")),
-                "evolved": sum(len(ch.steps) - 1 for ch in chains),
-                "by_template": sum(s.evolved_by == "template" for ch in chains for s in ch.steps),
-                "failed": dict(sorted(failures.items())),
-            },
-            "decontamination": {
-                "enabled": cfg.decontaminate.enabled,
-                "ngram": cfg.decontaminate.ngram,
-                "threshold": cfg.decontaminate.threshold,
-                "benchmark_prompts": index.prompts if index else {},
-                "skipped": index.skipped if index else {},
-                "dropped": [
-                    {"seed_id": sid, "round": k, **m}
-                    for (sid, k), m in sorted(contaminated.items())
-                ],
-            },
-            "usage": teacher.usage(),
-            # a base URL's or the store URL's password, a key in backend_options: masked
-            # (stats.json goes on to the trained model's provenance)
-            "config": redact_tree(json.loads(json.dumps(asdict(cfg)))),
-        }
-        summary = None
-        for sub, ex in exports.items():
-            sft, dpo, dropped = build(chains, taxonomy, ex, cfg, teacher.spec.name, contaminated)
-            for ch in chains:
-                if ch.stop and ch.stop["reason"] != "no_operation_left":
-                    dropped[f"evolution_failed:{ch.stop['reason']}"] += 1
-            s = {**stats(sft, dpo, dropped, ex), **shared}
-            write_dataset(staged.tmp / sub, sft, dpo, s, ex.sft_only)
-            summary = summary or s
-        with open(staged.tmp / "chains.jsonl", "w", encoding="utf-8") as f:
-            for ch in chains:
-                f.write(json.dumps(_chain_record(ch), ensure_ascii=False) + "\n")
-        staged.commit()
-    except BaseException:
-        staged.discard()
-        raise
-    if progress:
-        u = summary["usage"]
-        print(
-            f"wrote {out}: {summary['counts']['sft']} SFT rows, {summary['counts']['dpo']} DPO pairs "
-            f"from {len(seeds)} seeds; {u['this_run']['calls']} calls made, "
-            f"{u['this_run']['from_store']} from the store, {u['prompt_tokens']}+"
-            f"{u['completion_tokens']} tokens, ${u['cost_usd']:.4f}; {time.time() - started:.0f}s",
-            file=sys.stderr,
-        )
-    return summary
+            store = open_store(cfg.store or default_store())
+            teacher = make_teacher(spec, cfg.teacher, store, progress)
+            index = None
+            if cfg.decontaminate.enabled:
+                d = cfg.decontaminate
+                index = build_index(d.benchmarks or suite_names(), d.ngram, d.data_dir)
+            try:
+                chains, failures = generate(seeds, taxonomy, teacher, cfg)
+            finally:
+                teacher.generator.close()
+            contaminated = contamination(chains, index, cfg.decontaminate.threshold)
+            shared = {
+                "teacher": teacher.spec.name,
+                "backend": teacher.backend,
+                "teacher_options": redact_tree(teacher.options),
+                "seeds": {"count": len(seeds), "source": origin},
+                "rounds": cfg.rounds,
+                "evolution": {
+                    "attempted": sum(len(ch.steps) - 1 for ch in chains)
+                    + sum(failures.values())
+                    - sum(v for k, v in failures.items() if k.endswith("->template")),
+                    "evolved": sum(len(ch.steps) - 1 for ch in chains),
+                    "by_template": sum(
+                        s.evolved_by == "template" for ch in chains for s in ch.steps
+                    ),
+                    "failed": dict(sorted(failures.items())),
+                },
+                "decontamination": {
+                    "enabled": cfg.decontaminate.enabled,
+                    "ngram": cfg.decontaminate.ngram,
+                    "threshold": cfg.decontaminate.threshold,
+                    "benchmark_prompts": index.prompts if index else {},
+                    "skipped": index.skipped if index else {},
+                    "dropped": [
+                        {"seed_id": sid, "round": k, **m}
+                        for (sid, k), m in sorted(contaminated.items())
+                    ],
+                },
+                "usage": teacher.usage(),
+                # a base URL's or the store URL's password, a key in backend_options: masked
+                # (stats.json goes on to the trained model's provenance)
+                "config": redact_tree(json.loads(json.dumps(asdict(cfg)))),
+            }
+            summary = None
+            for sub, ex in exports.items():
+                sft, dpo, dropped = build(
+                    chains, taxonomy, ex, cfg, teacher.spec.name, contaminated
+                )
+                for ch in chains:
+                    if ch.stop and ch.stop["reason"] != "no_operation_left":
+                        dropped[f"evolution_failed:{ch.stop['reason']}"] += 1
+                s = {**stats(sft, dpo, dropped, ex), **shared}
+                write_dataset(staged.tmp / sub, sft, dpo, s, ex.sft_only)
+                summary = summary or s
+            with open(staged.tmp / "chains.jsonl", "w", encoding="utf-8") as f:
+                for ch in chains:
+                    f.write(json.dumps(_chain_record(ch), ensure_ascii=False) + "\n")
+            staged.commit()
+        except BaseException:
+            staged.discard()
+            raise
+        if progress:
+            u = summary["usage"]
+            print(
+                f"wrote {out}: {summary['counts']['sft']} SFT rows, {summary['counts']['dpo']} DPO pairs "
+                f"from {len(seeds)} seeds; {u['this_run']['calls']} calls made, "
+                f"{u['this_run']['from_store']} from the store, {u['prompt_tokens']}+"
+                f"{u['completion_tokens']} tokens, ${u['cost_usd']:.4f}; {time.time() - started:.0f}s",
+                file=sys.stderr,
+            )
+        return summary

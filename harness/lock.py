@@ -1,4 +1,5 @@
-"""One process at a time writes an output folder (an experiment's, a training run's)."""
+"""One process at a time writes an output folder (an experiment's, a training run's, generated
+data) or a shared file (the user's registry)."""
 
 from __future__ import annotations
 
@@ -33,4 +34,13 @@ def holding(folder: str | Path, fix: str) -> Iterator[None]:
         f.truncate(0)
         f.write(f"{os.getpid()}\n")
         f.flush()
+        yield
+
+
+@contextmanager
+def waiting_for(path: Path) -> Iterator[None]:
+    """Hold `path` while the block runs, waiting for whoever holds it: for short updates that two
+    processes finishing at once (an experiment's parallel trainings registering) take in turn."""
+    with open(path.with_name(f".{path.name}.lock"), "a+", encoding="utf-8") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
         yield

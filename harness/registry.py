@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
 import re
 import tempfile
@@ -14,6 +13,7 @@ import yaml
 
 from harness.data import parse_yaml, read_text
 from harness.errors import HarnessError
+from harness.lock import waiting_for
 from harness.paths import home
 from harness.validate import FRACTION, NON_NEGATIVE, POSITIVE, SEED, Rule, build
 
@@ -145,8 +145,7 @@ def register(spec: ModelSpec) -> Path:
     path = user_registry_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     # two trainings finishing at once (an experiment's parallel steps) must not drop an entry
-    with open(path.with_name(f".{path.name}.lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with waiting_for(path):
         data = yaml.safe_load(path.read_text()) if path.exists() else None
         data = data or {"models": {}}
         entry = {k: v for k, v in asdict(spec).items() if k != "name" and v not in (None, {}, "")}

@@ -172,7 +172,30 @@ def test_killed_run_resumes_without_repeating_calls(tmp_path):
     for s in (a, b):  # the settings name the endpoint, whose port differs
         s.pop("config"), s.pop("teacher_options"), s["usage"].pop("this_run")
     assert a == b
-    assert not list(tmp_path.glob(".out.*")), "no staging folder is left behind"
+    assert [p.name for p in tmp_path.glob(".out.*")] == [".out.lock"], "no staging folder is left"
+
+
+def test_a_second_run_into_an_out_folder_in_use_is_refused(tmp_path, capsys):
+    """Two runs into one --out at once: the second's commit would delete the first's staged
+    files. While the first generates, the second is refused in one line; the first ends whole."""
+    seeds = write_seeds(tmp_path / "seeds.jsonl", SEEDS)
+    common = ["--seeds", str(seeds), "--rounds", "1", "--no-decontaminate"]
+    with OpenAIServer(teacher, latency=0.2) as srv:
+        first = subprocess.Popen(
+            [sys.executable, "-m", "generation", *run_args(srv, tmp_path, "out", "a.sqlite", *common)],
+            cwd=ROOT, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        deadline = time.time() + 60
+        while srv.calls < 1:  # the first holds the folder and is generating
+            assert first.poll() is None and time.time() < deadline, first.stderr.read()
+            time.sleep(0.02)
+        rc = main(run_args(srv, tmp_path, "out", "b.sqlite", *common))
+        err = capsys.readouterr().err.strip()
+        assert rc == 2 and f"is being written by another process (pid {first.pid})" in err, err
+        assert first.poll() is None, "the first run ended before the second started"
+        assert first.wait(timeout=120) == 0, first.stderr.read()
+    assert len(read_jsonl(tmp_path / "out" / "chains.jsonl")) == len(SEEDS)
+    assert not (tmp_path / "b.sqlite").exists(), "the refused run opened no store"
 
 
 def _ifeval_verdict(instruction_id: str, kwargs: dict, prompt: str, response: str) -> bool:

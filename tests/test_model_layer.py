@@ -6,10 +6,13 @@ identity (and so its cache) as it was."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import run_module
 
 from generation.cli import build_parser, config_from_args
@@ -179,3 +182,21 @@ def test_options_that_do_not_change_outputs_keep_the_identity(tmp_path):
     assert fingerprint_for(entry, "vllm") == f"vllm:{fingerprint(spec)}:auto:None"
     tagged = fingerprint_for(spec, "hf", model_tag="v2", batch_size=8)
     assert tagged == f"hf:{fingerprint(spec)}:auto:None:tag=v2"
+
+
+def test_processes_registering_at_once_keep_every_entry(tmp_path):
+    """An experiment's trainings finish in parallel and each registers its model: the user
+    registry's read-modify-write is taken in turn, so no entry is lost."""
+    code = (
+        "import sys; from harness.registry import ModelSpec, register\n"
+        "for i in range(20): register(ModelSpec(name=f'm{sys.argv[1]}-{i}', source='/x'))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "ECD_HARNESS_REGISTRY"}
+    env["ECD_HARNESS_HOME"] = str(tmp_path)
+    root = Path(__file__).resolve().parents[1]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(p)], env=env, cwd=root) for p in range(4)
+    ]
+    assert all(p.wait(timeout=120) == 0 for p in procs)
+    written = yaml.safe_load((tmp_path / "registry.yaml").read_text())["models"]
+    assert set(written) == {f"m{p}-{i}" for p in range(4) for i in range(20)}
