@@ -5,8 +5,9 @@ A and B are model names (their latest complete run per suite, else their latest 
 metrics) or run ids. Two runs whose comparability keys differ (sampling, data, items, judge...)
 are refused with the reasons unless --allow-incomparable, which the output then states. Items are
 paired by id; only items both runs scored count. The statistic is the suite's (`paired_test`): a
-pass/fail headline (IFEval prompt-level strict accuracy) gets a paired bootstrap CI and McNemar's
-test, the others (MT-Bench, AlpacaEval) a paired bootstrap of the difference.
+pass/fail headline (IFEval prompt-level strict accuracy) gets the exact McNemar test and its exact
+interval, the others (MT-Bench, AlpacaEval) a paired bootstrap whose resamples give both the
+interval and the p-value (`leaderboards.stats`), so the two never disagree.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class Comparison:
             "ci_high": r.ci_high * self.scale,
             "p_value": r.p_value,
             "test": r.test,
+            "interval": r.interval,
             "alpha": r.alpha,
             "significant": r.significant,
             "details": r.details,
@@ -89,7 +91,7 @@ def compare_runs(
     num_a, den_a = zip(*(items_a[i] for i in common))
     num_b, den_b = zip(*(items_b[i] for i in common))
     if suite.paired_test == "mcnemar":
-        result = stats.paired_binary(num_a, num_b, n_boot, seed, alpha)
+        result = stats.paired_binary(num_a, num_b, alpha)
     else:
         result = stats.paired_bootstrap(num_a, den_a, num_b, den_b, n_boot, seed, alpha)
     return Comparison(
@@ -175,6 +177,9 @@ def comparison_table(a: str, b: str, comparisons: list[Comparison]) -> Table:
             ]
         )
     alpha = comparisons[0].result.alpha
+    procedures = dict.fromkeys(
+        f"{c.result.test}, {c.result.interval} interval" for c in comparisons
+    )
     overridden = [
         f"{INCOMPARABLE_MARK} {c.suite}: NOT COMPARABLE, compared anyway (--allow-incomparable): "
         + "; ".join(c.incomparable)
@@ -186,7 +191,8 @@ def comparison_table(a: str, b: str, comparisons: list[Comparison]) -> Table:
         ["suite", "n", "A", "B", "delta", f"{100 * (1 - alpha):g}% CI", "p", "test", "significant"],
         rows,
         [
-            f"A = {a}, B = {b}; significant: p < {alpha:g}; bootstrap seeded, paired by item id",
+            f"A = {a}, B = {b}; paired by item id; significant: p < {alpha:g}, exactly when the "
+            f"CI excludes 0 (interval and p from one procedure: {'; '.join(procedures)})",
             *overridden,
         ],
     )
@@ -197,16 +203,22 @@ def add_parser(sub) -> None:
         "compare",
         help="compare two checkpoints per suite with paired statistics",
         description="Paired comparison of B against A on the items both were scored on: the "
-        "difference B - A, its bootstrap CI, a p-value and whether it is significant. IFEval uses "
-        "McNemar's test on prompt-level strict accuracy; MT-Bench and AlpacaEval a paired "
-        "bootstrap. A and B are model names (latest complete run per suite, else latest run) or "
+        "difference B - A, its CI, a p-value and whether it is significant, the CI and the p-value "
+        "from one procedure (the CI excludes 0 exactly when p < alpha). Pass/fail suites (IFEval) "
+        "use the exact McNemar test and its exact interval; scored suites (MT-Bench, AlpacaEval) "
+        "a seeded paired bootstrap. A and B are model names (latest complete run per suite, else latest run) or "
         "run ids. Runs made under different settings (sampling, data, items, judge) are refused "
         "with the reason.",
     )
     p.add_argument("a", help="baseline: model name or run id")
     p.add_argument("b", help="candidate: model name or run id")
     p.add_argument("--suite", action="append", help="only this suite (repeatable)")
-    p.add_argument("--bootstrap", type=int, default=10000, help="resamples (default 10000)")
+    p.add_argument(
+        "--bootstrap",
+        type=int,
+        default=stats.N_BOOT,
+        help=f"bootstrap resamples (default {stats.N_BOOT}, as leaderboards and reports)",
+    )
     p.add_argument("--seed", type=int, default=stats.SEED, help="bootstrap seed (default 0)")
     p.add_argument("--alpha", type=float, default=stats.ALPHA, help="level (default 0.05)")
     p.add_argument("--format", choices=(*FORMATS, "json"), default="table")

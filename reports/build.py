@@ -118,7 +118,7 @@ def _ablation(
             if not rows or sections_suite[-1:] != [suite]:
                 sections[len(rows)] = label
                 sections_suite.append(suite)
-            tests.setdefault(label, (c.result.test, d["alpha"]))
+            tests.setdefault(label, (f"{c.result.test}, {c.result.interval} interval", d["alpha"]))
             rows.append(
                 [
                     model,
@@ -137,12 +137,12 @@ def _ablation(
         ["variant", "n", "Δ", "95% CI", "p"],
         rows,
         [
-            f"Δ: variant minus {base}, paired by item; 95% CI: bootstrap with "
-            f"{spec.bootstrap} resamples, seed {spec.seed}; p: "
+            f"Δ: variant minus {base}, paired by item; 95% CI and p from one procedure per "
+            "suite: "
             + "; ".join(f"{label} {test}" for label, (test, _) in tests.items())
             + "; * significant at the "
             + "/".join(dict.fromkeys(f"{alpha:g}" for _, alpha in tests.values()))
-            + " level",
+            + " level (exactly when the CI excludes 0)",
             *(f"{mark}: {', '.join(deltas)}" for mark, deltas in caveats.items()),
         ],
         label="tab:ablation",
@@ -294,7 +294,7 @@ def _leaderboard_table(entries: list[Entry], suites: list[str]) -> Table:
     )
 
 
-def _suite_report_table(entries: list[Entry], suite: str) -> Table:
+def _suite_report_table(entries: list[Entry], suite: str, spec: ReportSpec) -> Table:
     """A suite's table in the report: the suite's own metric labels, rows grouped, sources as
     numbered notes, and the settings and run of every measured number in the notes."""
     info = suite_of(suite)
@@ -322,7 +322,7 @@ def _suite_report_table(entries: list[Entry], suite: str) -> Table:
         [
             f"{PUBLISHED_MARK} published number (not measured here; source numbered below), CI "
             "from its standard error where given; measured numbers: 95% percentile bootstrap CI "
-            "over the n items scored",
+            f"over the n items scored ({spec.bootstrap} resamples, seed {spec.seed})",
             *(f"{symbol} {text}" for symbol, text in LEGEND.items() if symbol in used),
             *_caveats(entries, lambda e: e.model),
             *provenance(entries),
@@ -550,7 +550,7 @@ def build_report(spec: ReportSpec, store: Store, out: Path) -> Report:
     ]
     tables = {"leaderboard": _leaderboard_table(entries, suites_with_data)}
     for suite in suites_with_data:
-        tables[suite] = _suite_report_table(entries, suite)
+        tables[suite] = _suite_report_table(entries, suite, spec)
     deltas, ablation, marked_deltas = _ablation(spec, store, chosen)
     if ablation is not None:
         tables["ablation"] = ablation
@@ -596,8 +596,8 @@ def build_report(spec: ReportSpec, store: Store, out: Path) -> Report:
             figs["ablation_deltas"] = (
                 figures.ablation_figure(deltas, spec.ablation_base),
                 _caption(
-                    f"ECD variants minus {spec.ablation_base} (paired bootstrap 95% CI; filled: "
-                    "significant, hollow: not)",
+                    f"ECD variants minus {spec.ablation_base} (paired 95% CI, the test's own: "
+                    "filled: significant, hollow: not)",
                     marked_deltas,
                 ),
             )

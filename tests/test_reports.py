@@ -403,3 +403,25 @@ def test_html_report_in_headless_chromium(built, tmp_path):
     finally:
         driver.quit()
     shutil.copy(shot, built.out / "screenshot.png")  # kept beside the report for a look
+
+
+def test_report_and_compare_print_the_same_interval(built, filled, capsys):
+    """The ablation table's delta, CI and p are `compare`'s, at the same resample count (the
+    spec's), on every suite."""
+    from harness import cli
+    from leaderboards.board import suite_of
+
+    table = built.tables["ablation"]
+    section, by_suite = "", {}
+    for i, row in enumerate(table.rows):
+        section = table.sections.get(i, section)
+        by_suite[(section, row[0])] = row
+    for suite in ("ifeval", "mt_bench"):
+        argv = ["compare", "smollm2-135m-instruct", "ecd-r1", "--suite", suite, "--format", "csv"]
+        capsys.readouterr()
+        assert cli.main([*argv, "--bootstrap", "500", "--store", str(filled.path)]) == 0
+        printed = capsys.readouterr().out.splitlines()
+        header, values = printed[0].split(","), printed[1]
+        row = by_suite[(suite_of(suite).headline.label, "ecd-r1")]
+        assert f'"{row[3]}"' in values, (header, values, row)  # the CI cell, as compare prints it
+        assert row[2].rstrip("‡§¶") in values  # the delta
