@@ -13,13 +13,16 @@ interval and the p-value (`leaderboards.stats`), so the two never disagree.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from harness.comparability import differences
 from harness.errors import HarnessError
 from harness.store import Run, Store
 from harness.suites import check_suites
-from leaderboards import stats
+from harness.validate import check_writable
+from leaderboards import items, stats
 from leaderboards.board import latest, open_existing_store, suite_of
 from leaderboards.render import FORMATS, Table
 
@@ -171,15 +174,13 @@ def comparison_table(a: str, b: str, comparisons: list[Comparison]) -> Table:
                 f"{d['b']:.{digits}f}",
                 f"{d['delta']:+.{digits}f}",
                 f"[{d['ci_low']:+.{digits}f}, {d['ci_high']:+.{digits}f}]",
-                f"{d['p_value']:.3g}",
+                stats.p_text(d["p_value"], d["details"].get("resamples")),
                 c.result.test,
                 "yes" if d["significant"] else "no",
             ]
         )
     alpha = comparisons[0].result.alpha
-    procedures = dict.fromkeys(
-        f"{c.result.test}, {c.result.interval} interval" for c in comparisons
-    )
+    procedures = [f"{c.suite}: {c.result.test}, {c.result.interval}" for c in comparisons]
     overridden = [
         f"{INCOMPARABLE_MARK} {c.suite}: NOT COMPARABLE, compared anyway (--allow-incomparable): "
         + "; ".join(c.incomparable)
@@ -228,9 +229,43 @@ def add_parser(sub) -> None:
         help="compare runs whose comparability keys differ; the output lists what differs",
     )
     p.add_argument("--store", help="SQLite file or postgresql:// URL (default: the harness store)")
+    p.add_argument(
+        "--items",
+        action="store_true",
+        help="also list the items whose verdict changed (both responses, verdicts, category)",
+    )
+    p.add_argument(
+        "--category", action="append", help="with --items: only items of this category (repeatable)"
+    )
+    p.add_argument(
+        "--direction", choices=items.DIRECTIONS, help="with --items: only items B got better/worse"
+    )
+    p.add_argument(
+        "--items-out",
+        metavar="DIR",
+        help="with --items: write DIR/items.html (self-contained page) and DIR/items.csv",
+    )
+
+
+def _items(store: Store, args, comparisons: list[Comparison]) -> list[items.Section]:
+    """The changed items of each pair `compare` used, filtered as asked."""
+    runs = {r.id: r for r in store.runs()}
+    sections = []
+    for c in comparisons:
+        run_a, run_b = runs[c.a], runs[c.b]
+        items.check_categories(store, run_a, args.category)
+        changes = items.changed_items(store, run_a, run_b, args.category, args.direction)
+        same = run_a.model == run_b.model  # two runs of one model: name them by run
+        names = [f"{r.model} (run {r.id})" if same else r.model for r in (run_a, run_b)]
+        sections.append((c.suite, *names, changes))
+    return sections
 
 
 def cmd_compare(args) -> int:
+    if not args.items and (args.category or args.direction or args.items_out):
+        raise HarnessError("--category, --direction and --items-out go with --items; add --items")
+    if args.items_out:
+        check_writable(args.items_out, "--items-out")
     if args.bootstrap < 100:
         raise HarnessError("--bootstrap must be at least 100 resamples")
     if not 0 < args.alpha < 1:
@@ -246,8 +281,18 @@ def cmd_compare(args) -> int:
         args.alpha,
         args.allow_incomparable,
     )
+    sections = _items(store, args, comparisons) if args.items else []
     if args.format == "json":
-        print(json.dumps([c.as_dict() for c in comparisons], indent=1))
+        out = [c.as_dict() for c in comparisons]
+        for d, (*_, changes) in zip(out, sections):
+            d["changed_items"] = [asdict(c) for c in changes]
+        print(json.dumps(out, indent=1))
     else:
         print(comparison_table(args.a, args.b, comparisons).render(args.format), end="")
+        for suite, a, b, changes in sections:
+            print(items.items_table(suite, a, b, changes).render(args.format), end="")
+    if args.items_out:
+        page, text = items.items_html(sections), items.items_csv(sections)
+        for path in items.write_items(Path(args.items_out), page, text):
+            print(f"wrote {path}", file=sys.stderr)
     return 0

@@ -90,6 +90,11 @@ def percentile_p_value(boots: np.ndarray) -> float:
     return float(min(1.0, 2 * min(up_to, 1 - from_)))
 
 
+def p_text(p: float, resamples: int | None, digits: int = 3) -> str:
+    """A p-value as tables print it: below the resolution of `resamples` it is a bound."""
+    return f"<{1 / resamples:.0e}" if resamples and p == 0 else f"{p:.{digits}g}"
+
+
 @dataclass
 class Interval:
     value: float
@@ -153,7 +158,7 @@ def paired_bootstrap(
         "paired bootstrap",
         alpha,
         {"resamples": n_boot, "seed": seed},
-        f"percentile, {n_boot} paired resamples, seed {seed}",
+        f"percentile interval over {n_boot} paired resamples, seed {seed}",
     )
 
 
@@ -193,5 +198,5 @@ def paired_binary(a_correct, b_correct, alpha: float = ALPHA) -> PairedResult:
         "McNemar exact",
         alpha,
         {"a_only": b, "b_only": c},
-        "exact (Clopper-Pearson on the discordant pairs)",
+        "exact interval (Clopper-Pearson on the discordant pairs)",
     )

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from browser import chromium, needs_chromium
 from test_leaderboards import Filled, build_filled_store
 
 from harness import cli
@@ -278,3 +279,101 @@ def test_interval_and_p_value_agree_on_real_pairs_of_runs(filled, capsys):
             seen.append((c["suite"], c["significant"]))
     assert len(seen) >= 5 and {s for s, _ in seen} == {"ifeval", "mt_bench", "alpaca_eval"}
     assert {sig for _, sig in seen} == {True, False}
+
+
+def _items(capsys, filled, *args: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = cli.main(["compare", *args, "--items", "--store", str(filled.path)])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_items_lists_the_flipped_prompts_with_both_sides(filled, capsys, tmp_path):
+    """ecd-r3 answers ecd-r2's responses behind hostile markup: the prompts whose verdict that
+    flipped, with both responses and per-instruction verdicts, as JSON, a page and a CSV."""
+    import csv
+
+    from test_leaderboards import HOSTILE
+
+    argv = ["smollm2-135m-instruct", "ecd-r3", "--suite", "ifeval", "--allow-incomparable"]
+    code, out, _ = _items(capsys, filled, *argv, "--format", "json")
+    assert code == 0
+    [c] = json.loads(out)
+    store = Store(filled.path)
+    a = {r["id"]: r for r in store.scores(c["run_a"])}
+    b = {r["id"]: r for r in store.scores(c["run_b"])}
+    flipped = [i for i in a if a[i].get("prompt_strict") != b[i].get("prompt_strict")]
+    assert flipped and [x["id"] for x in c["changed_items"]] == flipped
+    assert len(flipped) == c["details"]["a_only"] + c["details"]["b_only"]
+    for x in c["changed_items"]:
+        ra, rb = a[x["id"]], b[x["id"]]
+        assert (x["a"]["response"], x["b"]["response"]) == (ra["response"], rb["response"])
+        assert x["b"]["response"].startswith(HOSTILE)
+        assert x["direction"] == ("better" if rb["prompt_strict"] else "worse")
+        ids = ra["instruction_id_list"]
+        assert x["categories"] == list(dict.fromkeys(i.split(":")[0] for i in ids))
+        assert (
+            x["a"]["verdicts"].split(", ")[0] == f"{ids[0]} {'pass' if ra['strict'][0] else 'fail'}"
+        )
+    out_dir = tmp_path / "items"
+    code, out, err = _items(capsys, filled, *argv, "--items-out", str(out_dir))
+    assert code == 0 and f"ifeval: {len(flipped)} item" in out
+    assert err.count("wrote ") == 2
+    rows = list(csv.DictReader((out_dir / "items.csv").open(newline="")))
+    assert [r["item"] for r in rows] == flipped and rows[0]["response_b"].startswith(HOSTILE)
+    page = (out_dir / "items.html").read_text()
+    assert "<script" not in page and "&lt;script&gt;window.__pwned = 1&lt;/script&gt;" in page
+
+
+def test_items_filters_by_direction_and_category(filled, capsys):
+    argv = ["smollm2-135m-instruct", "ecd-r1", "--suite", "mt_bench", "--format", "json"]
+    code, out, _ = _items(capsys, filled, *argv)
+    every = json.loads(out)[0]["changed_items"]
+    assert code == 0 and {x["direction"] for x in every} == {"better", "worse"}
+    for x in every:  # the judge's per-turn scores, and the item's mean
+        assert x["a"]["verdicts"].startswith("turn 1: ") and x["a"]["score"] != x["b"]["score"]
+        assert (x["b"]["score"] > x["a"]["score"]) == (x["direction"] == "better")
+    for direction in ("better", "worse"):
+        code, out, _ = _items(capsys, filled, *argv, "--direction", direction)
+        got = json.loads(out)[0]["changed_items"]
+        assert got == [x for x in every if x["direction"] == direction]
+    code, out, _ = _items(capsys, filled, *argv, "--category", "writing")
+    assert json.loads(out)[0]["changed_items"] == every  # every synthetic question is writing
+    code, _, err = _items(capsys, filled, *argv, "--category", "Writing")
+    assert code == 2 and "categories: writing" in err and err.count("\n") == 1
+
+
+def test_items_options_need_items(filled, capsys, tmp_path):
+    argv = ["compare", "ecd-r1", "ecd-r2", "--direction", "worse", "--store", str(filled.path)]
+    assert cli.main(argv) == 2
+    assert "add --items" in capsys.readouterr().err
+    (tmp_path / "file").write_text("")
+    argv = ["compare", "ecd-r1", "ecd-r2", "--items", "--items-out", str(tmp_path / "file")]
+    assert cli.main([*argv, "--store", str(filled.path)]) == 2
+    assert "is a file" in capsys.readouterr().err
+
+
+@needs_chromium
+def test_items_page_in_headless_chromium(filled, capsys, tmp_path):
+    """The page shows each changed item with both sides, runs nothing from the responses, and
+    reads well: a screenshot is kept beside it."""
+    from matplotlib import image
+    from selenium.webdriver.common.by import By
+
+    out_dir = tmp_path / "items"
+    argv = ["smollm2-135m-instruct", "ecd-r3", "--allow-incomparable", "--items-out", str(out_dir)]
+    assert _items(capsys, filled, *argv)[0] == 0
+    with chromium(tmp_path / "profile", 1200, 1000) as driver:
+        driver.get((out_dir / "items.html").as_uri())
+        assert driver.title == "Items that changed"
+        assert driver.execute_script("return typeof window.__pwned") == "undefined"
+        assert driver.find_elements(By.TAG_NAME, "script") == []
+        assert driver.find_elements(By.TAG_NAME, "img") == []  # the hostile <img> is text
+        items = driver.find_elements(By.CSS_SELECTOR, "div.item")
+        rows = (out_dir / "items.csv").read_text().count("\nifeval,")
+        assert len(items) == rows >= 1  # the flipped prompts (ecd-r3 has IFEval runs only)
+        assert all(len(i.find_elements(By.CSS_SELECTOR, "pre")) == 3 for i in items)
+        shot = out_dir / "screenshot.png"
+        assert driver.save_screenshot(str(shot))
+        assert image.imread(shot).shape[1] == 1200
+        assert [e for e in driver.get_log("browser") if e["level"] == "SEVERE"] == []
