@@ -312,7 +312,8 @@ def suite_table(entries: list[Entry], suite: str) -> Table:
         rows,
         [
             f"{PUBLISHED_MARK} published number (not measured here), CI from its standard error "
-            "where given; measured CIs: percentile bootstrap over scored items",
+            "where given; measured CIs: percentile bootstrap over scored items "
+            f"({stats.N_BOOT} resamples, seed {stats.SEED})",
             *_legend(entries),
         ],
         label=f"tab:{suite}",

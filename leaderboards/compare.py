@@ -5,20 +5,24 @@ A and B are model names (their latest complete run per suite, else their latest 
 metrics) or run ids. Two runs whose comparability keys differ (sampling, data, items, judge...)
 are refused with the reasons unless --allow-incomparable, which the output then states. Items are
 paired by id; only items both runs scored count. The statistic is the suite's (`paired_test`): a
-pass/fail headline (IFEval prompt-level strict accuracy) gets a paired bootstrap CI and McNemar's
-test, the others (MT-Bench, AlpacaEval) a paired bootstrap of the difference.
+pass/fail headline (IFEval prompt-level strict accuracy) gets the exact McNemar test and its exact
+interval, the others (MT-Bench, AlpacaEval) a paired bootstrap whose resamples give both the
+interval and the p-value (`leaderboards.stats`), so the two never disagree.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from harness.comparability import differences
 from harness.errors import HarnessError
 from harness.store import Run, Store
 from harness.suites import check_suites
-from leaderboards import stats
+from harness.validate import check_writable
+from leaderboards import items, stats
 from leaderboards.board import latest, open_existing_store, suite_of
 from leaderboards.render import FORMATS, Table
 
@@ -50,6 +54,7 @@ class Comparison:
             "ci_high": r.ci_high * self.scale,
             "p_value": r.p_value,
             "test": r.test,
+            "interval": r.interval,
             "alpha": r.alpha,
             "significant": r.significant,
             "details": r.details,
@@ -89,7 +94,7 @@ def compare_runs(
     num_a, den_a = zip(*(items_a[i] for i in common))
     num_b, den_b = zip(*(items_b[i] for i in common))
     if suite.paired_test == "mcnemar":
-        result = stats.paired_binary(num_a, num_b, n_boot, seed, alpha)
+        result = stats.paired_binary(num_a, num_b, alpha)
     else:
         result = stats.paired_bootstrap(num_a, den_a, num_b, den_b, n_boot, seed, alpha)
     return Comparison(
@@ -169,12 +174,13 @@ def comparison_table(a: str, b: str, comparisons: list[Comparison]) -> Table:
                 f"{d['b']:.{digits}f}",
                 f"{d['delta']:+.{digits}f}",
                 f"[{d['ci_low']:+.{digits}f}, {d['ci_high']:+.{digits}f}]",
-                f"{d['p_value']:.3g}",
+                stats.p_text(d["p_value"], d["details"].get("resamples")),
                 c.result.test,
                 "yes" if d["significant"] else "no",
             ]
         )
     alpha = comparisons[0].result.alpha
+    procedures = [f"{c.suite}: {c.result.test}, {c.result.interval}" for c in comparisons]
     overridden = [
         f"{INCOMPARABLE_MARK} {c.suite}: NOT COMPARABLE, compared anyway (--allow-incomparable): "
         + "; ".join(c.incomparable)
@@ -186,7 +192,8 @@ def comparison_table(a: str, b: str, comparisons: list[Comparison]) -> Table:
         ["suite", "n", "A", "B", "delta", f"{100 * (1 - alpha):g}% CI", "p", "test", "significant"],
         rows,
         [
-            f"A = {a}, B = {b}; significant: p < {alpha:g}; bootstrap seeded, paired by item id",
+            f"A = {a}, B = {b}; paired by item id; significant: p < {alpha:g}, exactly when the "
+            f"CI excludes 0 (interval and p from one procedure: {'; '.join(procedures)})",
             *overridden,
         ],
     )
@@ -197,16 +204,22 @@ def add_parser(sub) -> None:
         "compare",
         help="compare two checkpoints per suite with paired statistics",
         description="Paired comparison of B against A on the items both were scored on: the "
-        "difference B - A, its bootstrap CI, a p-value and whether it is significant. IFEval uses "
-        "McNemar's test on prompt-level strict accuracy; MT-Bench and AlpacaEval a paired "
-        "bootstrap. A and B are model names (latest complete run per suite, else latest run) or "
+        "difference B - A, its CI, a p-value and whether it is significant, the CI and the p-value "
+        "from one procedure (the CI excludes 0 exactly when p < alpha). Pass/fail suites (IFEval) "
+        "use the exact McNemar test and its exact interval; scored suites (MT-Bench, AlpacaEval) "
+        "a seeded paired bootstrap. A and B are model names (latest complete run per suite, else latest run) or "
         "run ids. Runs made under different settings (sampling, data, items, judge) are refused "
         "with the reason.",
     )
     p.add_argument("a", help="baseline: model name or run id")
     p.add_argument("b", help="candidate: model name or run id")
     p.add_argument("--suite", action="append", help="only this suite (repeatable)")
-    p.add_argument("--bootstrap", type=int, default=10000, help="resamples (default 10000)")
+    p.add_argument(
+        "--bootstrap",
+        type=int,
+        default=stats.N_BOOT,
+        help=f"bootstrap resamples (default {stats.N_BOOT}, as leaderboards and reports)",
+    )
     p.add_argument("--seed", type=int, default=stats.SEED, help="bootstrap seed (default 0)")
     p.add_argument("--alpha", type=float, default=stats.ALPHA, help="level (default 0.05)")
     p.add_argument("--format", choices=(*FORMATS, "json"), default="table")
@@ -216,9 +229,43 @@ def add_parser(sub) -> None:
         help="compare runs whose comparability keys differ; the output lists what differs",
     )
     p.add_argument("--store", help="SQLite file or postgresql:// URL (default: the harness store)")
+    p.add_argument(
+        "--items",
+        action="store_true",
+        help="also list the items whose verdict changed (both responses, verdicts, category)",
+    )
+    p.add_argument(
+        "--category", action="append", help="with --items: only items of this category (repeatable)"
+    )
+    p.add_argument(
+        "--direction", choices=items.DIRECTIONS, help="with --items: only items B got better/worse"
+    )
+    p.add_argument(
+        "--items-out",
+        metavar="DIR",
+        help="with --items: write DIR/items.html (self-contained page) and DIR/items.csv",
+    )
+
+
+def _items(store: Store, args, comparisons: list[Comparison]) -> list[items.Section]:
+    """The changed items of each pair `compare` used, filtered as asked."""
+    runs = {r.id: r for r in store.runs()}
+    sections = []
+    for c in comparisons:
+        run_a, run_b = runs[c.a], runs[c.b]
+        items.check_categories(store, run_a, args.category)
+        changes = items.changed_items(store, run_a, run_b, args.category, args.direction)
+        same = run_a.model == run_b.model  # two runs of one model: name them by run
+        names = [f"{r.model} (run {r.id})" if same else r.model for r in (run_a, run_b)]
+        sections.append((c.suite, *names, changes))
+    return sections
 
 
 def cmd_compare(args) -> int:
+    if not args.items and (args.category or args.direction or args.items_out):
+        raise HarnessError("--category, --direction and --items-out go with --items; add --items")
+    if args.items_out:
+        check_writable(args.items_out, "--items-out")
     if args.bootstrap < 100:
         raise HarnessError("--bootstrap must be at least 100 resamples")
     if not 0 < args.alpha < 1:
@@ -234,8 +281,18 @@ def cmd_compare(args) -> int:
         args.alpha,
         args.allow_incomparable,
     )
+    sections = _items(store, args, comparisons) if args.items else []
     if args.format == "json":
-        print(json.dumps([c.as_dict() for c in comparisons], indent=1))
+        out = [c.as_dict() for c in comparisons]
+        for d, (*_, changes) in zip(out, sections):
+            d["changed_items"] = [asdict(c) for c in changes]
+        print(json.dumps(out, indent=1))
     else:
         print(comparison_table(args.a, args.b, comparisons).render(args.format), end="")
+        for suite, a, b, changes in sections:
+            print(items.items_table(suite, a, b, changes).render(args.format), end="")
+    if args.items_out:
+        page, text = items.items_html(sections), items.items_csv(sections)
+        for path in items.write_items(Path(args.items_out), page, text):
+            print(f"wrote {path}", file=sys.stderr)
     return 0

@@ -2,8 +2,7 @@ r"""One table, five renderings: aligned text, Markdown, CSV, LaTeX (booktabs) an
 
 Cells are plain strings; every renderer escapes them for its format with that format's one helper
 (`latex_escape`, `markdown_escape`, `csv_cell`, `html.escape`; control characters become spaces),
-so model names or outputs can never inject markup, formulas or TeX commands. No untrusted text is
-ever written where TeX would run it unescaped (`\typeout` names the table by its number). Three
+so model names or outputs can never inject markup, formulas or TeX commands. Three
 conventions carry layout without markup:
 
 - a cell with a line break ("45.0\n[40.1, 50.2]") is stacked in LaTeX and HTML (later lines
@@ -14,8 +13,8 @@ conventions carry layout without markup:
 
 LaTeX is sized for one column of a two-column paper: at most `MAX_COLUMNS` columns per table
 (wider tables are split, the first column repeated), tight column padding, notes set ragged
-right, and a table still wider than the column scaled down to it by TeX itself (graphicx's
-\resizebox, only when needed). The tables need `\usepackage{booktabs,graphicx}`.
+right, never scaled (type sizes stay the paper's). The tables need `\usepackage{booktabs}`, as the
+comment at the top of each says.
 """
 
 from __future__ import annotations
@@ -27,6 +26,10 @@ import re
 from dataclasses import dataclass, field, replace
 
 FORMATS = ("table", "md", "csv", "latex", "html")
+LATEX_PREAMBLE = (
+    "% needs \\usepackage{booktabs} in the preamble; sized for one column of a two-column paper\n"
+)
+FIRST_COLUMN_CHARS = 14  # a longer model name wraps at a hyphen in LaTeX
 MAX_COLUMNS = 6  # per LaTeX table: more do not fit one column of a two-column paper
 _REF = re.compile(r"\[(\d+)\]$")
 _LABEL = re.compile(r"[^A-Za-z0-9:._-]")  # a \label key: nothing TeX would expand
@@ -52,6 +55,21 @@ _CONTROL = re.compile(
 _MARKDOWN = re.compile(r"([\\`*_\[\]|])")  # what makes emphasis, code, links or cells inline
 _FORMULA = ("=", "+", "-", "@")  # a spreadsheet reads a cell starting so as a formula
 _NUMBER = re.compile(r"-|[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")  # or "-": no value
+
+
+def wrap(text: str, width: int) -> str:
+    """Text broken into lines of about `width` characters, at spaces and after hyphens (a
+    column title, a long model name: a two-column paper's columns are narrow)."""
+    lines: list[str] = []
+    for token in re.split(r"(?<=-)|\s+", text):
+        if not token:
+            continue
+        joint = "" if lines and lines[-1].endswith("-") else " "
+        if lines and len(lines[-1]) + len(joint) + len(token) <= width:
+            lines[-1] += joint + token
+        else:
+            lines.append(token)
+    return "\n".join(lines) or text
 
 
 def plain(text: str) -> str:
@@ -85,7 +103,7 @@ def csv_cell(text: str) -> str:
 def _numeric(cells: list[str]) -> bool:
     """Numbers align right; names, notes and sources read better aligned left."""
     filled = [c for c in cells if c not in ("", "-")]
-    return bool(filled) and all(c[0].isdigit() or c[0] in "+-[" for c in filled)
+    return bool(filled) and all(c[0].isdigit() or c[0] in "+-[<" for c in filled)
 
 
 def _flat(cell: str) -> str:
@@ -111,6 +129,7 @@ class Table:
     label: str = ""  # LaTeX \label
     footnotes: list[str] = field(default_factory=list)  # numbered; cells refer with "[n]"
     sections: dict[int, str] = field(default_factory=dict)  # row index -> heading before it
+    bold: set[tuple[int, int]] = field(default_factory=set)  # (row, column): a column's best
 
     def render(self, fmt: str) -> str:
         return {
@@ -161,7 +180,8 @@ class Table:
             if i in self.sections:
                 blank = " |" * (len(self.columns) - 1)
                 out.append(f"| *{cell(self.sections[i])}* |{blank}")
-            out.append("| " + " | ".join(map(cell, r)) + " |")
+            cells = [f"**{cell(c)}**" if (i, j) in self.bold else cell(c) for j, c in enumerate(r)]
+            out.append("| " + " | ".join(cells) + " |")
         out += [""] + [f"{n}  " for n in self._notes(markdown_escape)]
         return "\n".join(out) + "\n"
 
@@ -205,21 +225,24 @@ class Table:
                     rows=rows,
                     label=label,
                     footnotes=footnotes,
+                    bold={(i, keep.index(j)) for i, j in self.bold if j in keep},
                 )
             )
         return out
 
     def latex(self) -> str:
-        return "".join(part._latex_one() for part in self.parts())
+        return LATEX_PREAMBLE + "".join(part._latex_one() for part in self.parts())
 
-    def _latex_cell(self, cell: str, align: str, body: bool) -> str:
+    def _latex_cell(self, cell: str, align: str, body: bool, bold: bool = False) -> str:
         text, ref = _split_ref(cell, len(self.footnotes))
         lines = [latex_escape(x) for x in text.split("\n")]
+        if bold:
+            lines[0] = rf"\textbf{{{lines[0]}}}"
         if ref:
             lines[0] += rf"\textsuperscript{{{ref}}}"
         if len(lines) == 1:
             return lines[0]
-        if body:
+        if body and align == "r":  # a number's second line (its CI) is set smaller
             lines = [lines[0]] + [rf"{{\scriptsize {x}}}" for x in lines[1:]]
         return (
             rf"\begin{{tabular}}[t]{{@{{}}{align}@{{}}}}" + r"\\{}".join(lines) + r"\end{tabular}"
@@ -243,7 +266,6 @@ class Table:
             out.append(rf"\label{{{_LABEL.sub('-', self.label)}}}")
         head = " & ".join(self._latex_cell(c, a, False) for c, a in zip(self.columns, aligns))
         out += [
-            r"\sbox0{%",  # measured first: scaled to the column only when wider than it
             rf"\begin{{tabular}}{{{spec}}}",
             r"\toprule",
             head + r" \\",
@@ -257,13 +279,15 @@ class Table:
                     rf"\multicolumn{{{len(self.columns)}}}{{@{{}}l}}"
                     rf"{{\emph{{{latex_escape(self.sections[i])}}}}} \\"
                 )
-            out.append(" & ".join(self._latex_cell(c, a, True) for c, a in zip(r, aligns)) + r" \\")
+            first = r[0] if "\n" in r[0] else wrap(r[0], FIRST_COLUMN_CHARS)
+            cells = [
+                self._latex_cell(c, a, True, (i, j) in self.bold)
+                for j, (c, a) in enumerate(zip([first, *r[1:]], aligns))
+            ]
+            out.append(" & ".join(cells) + r" \\")
         out += [
             r"\bottomrule",
-            r"\end{tabular}}%",
-            r"\typeout{table \thetable: natural width \the\wd0, "
-            r"column \the\columnwidth}%",
-            r"\ifdim\wd0>\columnwidth\resizebox{\columnwidth}{!}{\usebox0}\else\usebox0\fi",
+            r"\end{tabular}",
         ]
         notes = [latex_escape(n) for n in self.notes] + [
             rf"\textsuperscript{{{i}}}{latex_escape(n)}"
@@ -280,9 +304,12 @@ class Table:
     def html(self) -> str:
         e = html.escape
 
-        def cell(c: str, tag: str) -> str:
+        def cell(c: str, tag: str, bold: bool = False) -> str:
             text, ref = _split_ref(c, len(self.footnotes))
-            inner = "<br>".join(e(x) for x in text.split("\n"))
+            lines = [e(x) for x in text.split("\n")]
+            if bold:
+                lines[0] = f"<strong>{lines[0]}</strong>"
+            inner = "<br>".join(lines)
             return f"<{tag}>{inner}" + (f"<sup>{ref}</sup>" if ref else "") + f"</{tag}>"
 
         head = "".join(cell(c, "th") for c in self.columns)
@@ -293,7 +320,8 @@ class Table:
                     f'<tr class="section"><th colspan="{len(self.columns)}">'
                     f"{e(self.sections[i])}</th></tr>\n"
                 )
-            body.append("<tr>" + "".join(cell(c, "td") for c in r) + "</tr>\n")
+            cells = "".join(cell(c, "td", (i, j) in self.bold) for j, c in enumerate(r))
+            body.append(f"<tr>{cells}</tr>\n")
         notes = "".join(f'<p class="note">{e(n)}</p>' for n in self.notes)
         notes += "".join(
             f'<p class="note"><sup>{i}</sup> {e(n)}</p>' for i, n in enumerate(self.footnotes, 1)

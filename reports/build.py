@@ -23,6 +23,7 @@ from harness.errors import HarnessError
 from harness.store import Run, Store
 from harness.suites import suite_names
 from harness.validate import check_writable
+from leaderboards import items, stats
 from leaderboards.board import (
     IMPORTED_MARK,
     INCOMPARABLE_MARK,
@@ -38,7 +39,7 @@ from leaderboards.board import (
 )
 from leaderboards.compare import Comparison, compare_runs
 from leaderboards.published import ALPACA_SOURCE
-from leaderboards.render import Table, markdown_escape
+from leaderboards.render import Table, markdown_escape, wrap
 from reports import figures, style
 from reports.spec import ReportSpec
 
@@ -88,6 +89,50 @@ def _pair_marks(base: Entry, variant: Entry, c: Comparison) -> list[Mark]:
     return marks
 
 
+def _what_changed(spec: ReportSpec, store: Store, measured: Measured) -> Table | None:
+    """Per suite and ECD variant, the items whose verdict changed against the ablation base
+    (`compare --items`' data): how many got better and worse, and in which categories."""
+    base, rows, sections = spec.ablation_base, [], {}
+    for suite in spec.suites or suite_names():
+        if not base or (suite, base) not in measured:
+            continue
+        for model in spec.ecd:
+            if (suite, model) not in measured:
+                continue
+            changes = items.changed_items(
+                store, measured[(suite, base)].run, measured[(suite, model)].run
+            )
+            per: dict[str, list[int]] = {}
+            for c in changes:
+                for cat in c.categories:
+                    per.setdefault(cat, [0, 0])[c.direction == "worse"] += 1
+            if not rows or suite_of(suite).headline.label not in sections.values():
+                sections[len(rows)] = suite_of(suite).headline.label
+            better = sum(c.direction == "better" for c in changes)
+            rows.append(
+                [
+                    model,
+                    str(better),
+                    str(len(changes) - better),
+                    "\n".join(f"{k} +{b}/-{w}" for k, (b, w) in sorted(per.items())) or "-",
+                ]
+            )
+    if not rows:
+        return None
+    return Table(
+        f"What changed: items whose verdict moved, ECD variant against {base}",
+        ["variant", "better", "worse", "by category\n(+better/-worse)"],
+        rows,
+        [
+            "items both runs scored whose contribution to the headline differs (a prompt "
+            "passing or failing, a judge score moving); list them with `python -m harness "
+            f"compare {base} VARIANT --items`"
+        ],
+        label="tab:changes",
+        sections=sections,
+    )
+
+
 def _ablation(
     spec: ReportSpec, store: Store, measured: Measured
 ) -> tuple[list[figures.Delta], Table | None, list[str]]:
@@ -98,7 +143,7 @@ def _ablation(
     deltas, rows, marked, tests = [], [], [], {}
     sections: dict[int, str] = {}
     sections_suite: list[str] = []
-    caveats: dict[str, list[str]] = {}  # a pair's caveat -> the deltas it applies to
+    caveats: dict[str, dict[str, None]] = {}  # a mark's symbol -> its facts, each once
     for suite in spec.suites or suite_names():
         if (suite, base) not in measured:
             continue
@@ -118,18 +163,19 @@ def _ablation(
             if not rows or sections_suite[-1:] != [suite]:
                 sections[len(rows)] = label
                 sections_suite.append(suite)
-            tests.setdefault(label, (c.result.test, d["alpha"]))
+            tests.setdefault(label, (f"{c.result.test}, {c.result.interval}", d["alpha"]))
             rows.append(
                 [
                     model,
                     str(d["n"]),
                     f"{d['delta']:+.{digits}f}{symbols}",
                     f"[{d['ci_low']:+.{digits}f}, {d['ci_high']:+.{digits}f}]",
-                    f"{d['p_value']:.2g}" + ("*" if d["significant"] else ""),
+                    stats.p_text(d["p_value"], d["details"].get("resamples"), 2)
+                    + ("*" if d["significant"] else ""),
                 ]
             )
             for m in marks:
-                caveats.setdefault(str(m), []).append(f"{model} ({label})")
+                caveats.setdefault(m.symbol, {})[f"{m.text} ({label})"] = None
             if marks:
                 marked.append(f"{model} ({label} {symbols})")
     table = Table(
@@ -137,13 +183,13 @@ def _ablation(
         ["variant", "n", "Δ", "95% CI", "p"],
         rows,
         [
-            f"Δ: variant minus {base}, paired by item; 95% CI: bootstrap with "
-            f"{spec.bootstrap} resamples, seed {spec.seed}; p: "
+            f"Δ: variant minus {base}, paired by item; 95% CI and p from one procedure per "
+            "suite: "
             + "; ".join(f"{label} {test}" for label, (test, _) in tests.items())
             + "; * significant at the "
             + "/".join(dict.fromkeys(f"{alpha:g}" for _, alpha in tests.values()))
-            + " level",
-            *(f"{mark}: {', '.join(deltas)}" for mark, deltas in caveats.items()),
+            + " level (exactly when the CI excludes 0)",
+            *(f"{symbol} {'; '.join(facts)}" for symbol, facts in caveats.items()),
         ],
         label="tab:ablation",
         sections=sections,
@@ -164,20 +210,6 @@ class _Sources:
         if source not in self.items:
             self.items.append(source)
         return f"[{self.items.index(source) + 1}]"
-
-
-def _header(label: str, width: int = 10) -> str:
-    """A column title wrapped to lines of about `width` characters, at spaces and after
-    hyphens (narrow columns: a two-column paper)."""
-    lines: list[str] = []
-    for token in re.split(r"(?<=-)|\s+", label):
-        if not token:
-            continue
-        if lines and len(lines[-1]) + len(token) + 1 <= width:
-            lines[-1] += token if lines[-1].endswith("-") else " " + token
-        else:
-            lines.append(token)
-    return "\n".join(lines) or label
 
 
 def _report_cell(e: Entry, sources: _Sources, ci: bool) -> str:
@@ -209,10 +241,7 @@ def _sampling(sampling: dict | None) -> str:
     head = ["greedy" if temperature in (0, 0.0) else f"temperature {temperature}"]
     if temperature is None:
         head = []
-    return "sampling: " + ", ".join(
-        head
-        + [f"{k.replace('_', ' ')} {v}" for k, v in shown.items() if v not in (None, [], {}, "")]
-    )
+    return "sampling: " + ", ".join(head + ([_words(shown)] if _words(shown) else []))
 
 
 def settings(run: Run) -> str:
@@ -221,16 +250,34 @@ def settings(run: Run) -> str:
     key = run.comparability or {}
     if not key:
         return f"settings unknown (run {run.id} predates comparability keys)"
-    judge = key.get("judge")
     parts = [
         f"{key['suite']} v{key['suite_version']}",
         f"data {key['data_sha'][:8]} ({key['n_items']} of {key['n_data']} items)",
         _sampling(key.get("sampling")),
-        "judge: " + (", ".join(f"{k} {v}" for k, v in judge.items()) if judge else "none"),
+        _judge(key.get("judge")),
     ]
-    if key.get("options"):
-        parts.append("options: " + ", ".join(f"{k} {v}" for k, v in key["options"].items()))
-    return "; ".join(parts)
+    options = _words(key.get("options") or {})
+    return "; ".join(parts + ([f"scoring: {options}"] if options else []))
+
+
+def _words(settings: dict) -> str:
+    """Settings as a reader says them: "allow partial no", unset ones left out."""
+    said = {True: "yes", False: "no"}
+    return ", ".join(
+        f"{k.replace('_', ' ')} {said.get(v, v) if isinstance(v, bool) else v}"
+        for k, v in settings.items()
+        if v not in (None, [], {}, "")
+    )
+
+
+def _judge(judge: dict | None) -> str:
+    """The judge by name (its fingerprint, an endpoint's card and URL, stays in the store)."""
+    if not judge:
+        return "no judge"
+    if "imported" in judge:
+        return f"judgments imported ({judge['imported']})"
+    rest = _words({k: v for k, v in judge.items() if k not in ("model", "fingerprint")})
+    return f"judge {judge.get('model')}" + (f" ({rest})" if rest else "")
 
 
 def provenance(entries: list[Entry]) -> list[str]:
@@ -257,6 +304,22 @@ def _caveats(entries: list[Entry], name) -> list[str]:
     return [f"{mark}: {', '.join(dict.fromkeys(names))}" for mark, names in by_mark.items()]
 
 
+def _best_cells(columns: dict[int, tuple[list[float | None], bool]]) -> set[tuple[int, int]]:
+    """The (row, column) of each column's best measured value, ties included: `columns` maps a
+    column to its values per row (None: published or missing) and whether higher is better."""
+    bold = set()
+    for j, (values, higher) in columns.items():
+        known = [v for v in values if v is not None]
+        if known:
+            best = max(known) if higher else min(known)
+            bold |= {(i, j) for i, v in enumerate(values) if v == best}
+    return bold
+
+
+def _measured(e: Entry | None, value) -> float | None:
+    return None if e is None or e.published else value
+
+
 def _leaderboard_table(entries: list[Entry], suites: list[str]) -> Table:
     """One row per model, one headline score per suite, rows grouped (ECD, baselines, ...);
     published numbers cite their source as a numbered note; CIs are in the per-suite tables."""
@@ -279,22 +342,33 @@ def _leaderboard_table(entries: list[Entry], suites: list[str]) -> Table:
     units = "; ".join(
         f"{suite_of(s).headline.label} in {suite_of(s).headline.unit}" for s in suites
     )
+    bold = _best_cells(
+        {
+            2 + k: (
+                [_measured(c.get(s), c[s].value if s in c else None) for c in models.values()],
+                suite_of(s).headline.higher_is_better,
+            )
+            for k, s in enumerate(suites)
+        }
+    )
     return Table(
         "Leaderboard",
-        ["model", "size", *(_header(suite_of(s).headline.label) for s in suites)],
+        ["model", "size", *(wrap(suite_of(s).headline.label, 10) for s in suites)],
         rows,
         [
-            f"{units}. {PUBLISHED_MARK} published number, not measured here (source numbered "
-            "below); 95% CIs and run settings are in each suite's table",
+            f"{units}. Bold: the best measured number per column. {PUBLISHED_MARK} published "
+            "number, not measured here (source numbered below); 95% CIs and run settings are in "
+            "each suite's table",
             *caveats,
         ],
         label="tab:leaderboard",
         footnotes=sources.items,
         sections=_sections(groups),
+        bold=bold,
     )
 
 
-def _suite_report_table(entries: list[Entry], suite: str) -> Table:
+def _suite_report_table(entries: list[Entry], suite: str, spec: ReportSpec) -> Table:
     """A suite's table in the report: the suite's own metric labels, rows grouped, sources as
     numbered notes, and the settings and run of every measured number in the notes."""
     info = suite_of(suite)
@@ -310,19 +384,30 @@ def _suite_report_table(entries: list[Entry], suite: str) -> Table:
         for e in entries
     ]
     used = {m.symbol for e in entries for m in e.marks}
+    metrics = [info.headline, *info.columns]
+    bold = _best_cells(
+        {
+            1 + k: (
+                [_measured(e, e.value if k == 0 else e.metrics.get(m.key)) for e in entries],
+                m.higher_is_better,
+            )
+            for k, m in enumerate(metrics)
+        }
+    )
     return Table(
         f"{info.headline.label} ({info.headline.unit})",
         [
             "model",
-            _header(info.headline.label) + "\n[95% CI]",
-            *(_header(m.label) for m in info.columns),
+            wrap(info.headline.label, 10) + "\n[95% CI]",
+            *(wrap(m.label, 10) for m in info.columns),
             "n",
         ],
         rows,
         [
-            f"{PUBLISHED_MARK} published number (not measured here; source numbered below), CI "
+            f"Bold: the best measured number per column. {PUBLISHED_MARK} published number (not "
+            "measured here; source numbered below), CI "
             "from its standard error where given; measured numbers: 95% percentile bootstrap CI "
-            "over the n items scored",
+            f"over the n items scored ({spec.bootstrap} resamples, seed {spec.seed})",
             *(f"{symbol} {text}" for symbol, text in LEGEND.items() if symbol in used),
             *_caveats(entries, lambda e: e.model),
             *provenance(entries),
@@ -330,6 +415,7 @@ def _suite_report_table(entries: list[Entry], suite: str) -> Table:
         label=f"tab:{suite}",
         footnotes=sources.items,
         sections=_sections([e.group for e in entries]),
+        bold=bold,
     )
 
 
@@ -550,10 +636,13 @@ def build_report(spec: ReportSpec, store: Store, out: Path) -> Report:
     ]
     tables = {"leaderboard": _leaderboard_table(entries, suites_with_data)}
     for suite in suites_with_data:
-        tables[suite] = _suite_report_table(entries, suite)
+        tables[suite] = _suite_report_table(entries, suite, spec)
     deltas, ablation, marked_deltas = _ablation(spec, store, chosen)
     if ablation is not None:
         tables["ablation"] = ablation
+    changes = _what_changed(spec, store, chosen)
+    if changes is not None:
+        tables["changes"] = changes
     report.tables = tables
     categories = {}
     for m in spec.category_models:
@@ -572,18 +661,30 @@ def build_report(spec: ReportSpec, store: Store, out: Path) -> Report:
     for e in entries:
         if e.model in rounds and not e.published and e.value is not None:
             round_points[e.suite].append((rounds[e.model], e.value, e.low, e.high))
+    sized = [e for e in entries if e.params_b and e.value is not None]
+    scaling_suites = [s for s in suites_with_data if any(e.suite == s for e in sized)]
+    unsized = [s for s in suites_with_data if s not in scaling_suites]
+    if unsized:  # a panel without a point is noise: leave it out and say why
+        labels = ", ".join(suite_of(s).headline.label for s in unsized)
+        what = (
+            f"the score-vs-size figure leaves out {labels}"
+            if scaling_suites
+            else "no score-vs-size figure"
+        )
+        where = " there" if scaling_suites else ""
+        report.notes.append(f"{what}: no model{where} has a parameter count (registry: params_b)")
     with style.paper_style():
-        figs: dict[str, tuple[object, str]] = {
-            "score_vs_params": (
-                figures.scaling_figure(entries, suites_with_data),
+        figs: dict[str, tuple[object, str]] = {}
+        if scaling_suites:
+            figs["score_vs_params"] = (
+                figures.scaling_figure(entries, scaling_suites),
                 _caption(
                     "Score vs parameter count per suite (filled: measured here, 95% bootstrap "
                     "CI; hollow: published, sources in the tables; models of the same size are "
                     "spread slightly sideways)",
-                    _marked([e for e in entries if e.params_b]),
+                    _marked(sized),
                 ),
             )
-        }
         if categories:
             figs["ifeval_categories"] = (
                 figures.category_figure(categories),
@@ -596,8 +697,8 @@ def build_report(spec: ReportSpec, store: Store, out: Path) -> Report:
             figs["ablation_deltas"] = (
                 figures.ablation_figure(deltas, spec.ablation_base),
                 _caption(
-                    f"ECD variants minus {spec.ablation_base} (paired bootstrap 95% CI; filled: "
-                    "significant, hollow: not)",
+                    f"ECD variants minus {spec.ablation_base} (paired 95% CI, the test's own: "
+                    "filled: significant, hollow: not)",
                     marked_deltas,
                 ),
             )

@@ -12,7 +12,7 @@ Example:
     runs: [20260101-120000-abcd1234]        # chosen run ids (default: latest per model and suite)
     published: true                         # show published numbers beside measured ones
     examples: 3                             # model outputs shown in the HTML/Markdown report
-    bootstrap: 2000
+    bootstrap: 10000                        # resamples (the default, as compare and leaderboards)
     seed: 0
 """
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import math
 
 import numpy as np
 import pytest
+from browser import chromium, needs_chromium
 from test_leaderboards import Filled, build_filled_store
 
 from harness import cli
@@ -37,16 +37,82 @@ def _pairs(a_only: int, b_only: int, both: int = 3, neither: int = 2):
     ],
 )
 def test_mcnemar_exact_matches_hand_computation(a_only, b_only, expected):
-    p, method, b, c = stats.mcnemar(*_pairs(a_only, b_only))
-    assert method == "exact" and (b, c) == (a_only, b_only)
+    p, low, high, b, c = stats.mcnemar(*_pairs(a_only, b_only))
+    assert (b, c) == (a_only, b_only)
     assert p == pytest.approx(expected, rel=1e-12)
+    assert (low > 0.5 or high < 0.5) == (p < 0.05)
 
 
-def test_mcnemar_chi_square_for_many_discordant_pairs():
-    p, method, b, c = stats.mcnemar(*_pairs(10, 30))
-    chi2 = (abs(10 - 30) - 1) ** 2 / 40  # 9.025, with continuity correction
-    assert method.startswith("chi-square") and p == pytest.approx(math.erfc(math.sqrt(chi2 / 2)))
-    assert p == pytest.approx(0.002663, abs=1e-6)
+def test_scipy_binomtest_gives_the_old_exact_mcnemar_p_values():
+    """The p-values `binomtest` gives are the ones the hand-written exact test gave (2 * the
+    smaller binomial tail, capped at 1), at every split of up to 60 discordant pairs (the old
+    code switched to chi-square above 25; the exact test now holds everywhere)."""
+    from scipy import stats as st
+
+    for n in range(1, 61):
+        for c in range(n + 1):
+            old = min(1.0, 2 * float(st.binom.cdf(min(c, n - c), n, 0.5)))
+            p = stats.mcnemar(*_pairs(n - c, c))[0]
+            assert p == pytest.approx(old, rel=1e-9, abs=1e-15), (n, c)
+
+
+def _old_paired_bootstrap_ci(num_a, den_a, num_b, den_b, n_boot, seed, alpha):
+    """The interval as the hand-written bootstrap computed it before scipy's (the reference)."""
+    num_a, den_a, num_b, den_b = (np.asarray(x, float) for x in (num_a, den_a, num_b, den_b))
+    idx = np.random.default_rng(seed).integers(0, len(num_a), size=(n_boot, len(num_a)))
+    boots = num_b[idx].sum(-1) / den_b[idx].sum(-1) - num_a[idx].sum(-1) / den_a[idx].sum(-1)
+    return np.percentile(boots, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 7])
+def test_scipy_paired_bootstrap_gives_the_old_intervals(seed):
+    """`scipy.stats.bootstrap(paired=True)` draws the same item indices from the same seeded
+    generator and takes the same percentiles: the intervals are today's, to the last bit."""
+    rng = np.random.default_rng(seed + 100)
+    num_a = rng.integers(1, 11, size=80).astype(float)
+    den = rng.integers(1, 3, size=80).astype(float)
+    num_b = num_a + rng.integers(-2, 4, size=80)
+    r = stats.paired_bootstrap(num_a, den, num_b, den, n_boot=3000, seed=seed)
+    old = _old_paired_bootstrap_ci(num_a, den, num_b, den, 3000, seed, 0.05)
+    assert (r.ci_low, r.ci_high) == (old[0], old[1])
+    assert r.details == {"resamples": 3000, "seed": seed}
+    one = stats.bootstrap_ci(num_a, den, n_boot=3000, seed=seed)
+    idx = np.random.default_rng(seed).integers(0, 80, size=(3000, 80))
+    single = np.percentile(num_a[idx].sum(-1) / den[idx].sum(-1), [2.5, 97.5])
+    assert (one.low, one.high) == (single[0], single[1])
+
+
+def test_interval_and_p_value_never_disagree():
+    """Over many simulated pairs, at several levels, and on both procedures: the interval
+    excludes 0 exactly when p < alpha (and both kinds of outcome occur)."""
+    rng = np.random.default_rng(11)
+    outcomes = set()
+    for t in range(80):
+        n, shift = int(rng.integers(5, 120)), rng.uniform(-0.25, 0.25)
+        a = rng.random(n) < 0.5
+        b = np.where(rng.random(n) < 0.3, rng.random(n) < 0.5 + shift, a)
+        num_a = rng.integers(1, 11, size=n).astype(float)
+        num_b = np.clip(num_a + rng.normal(shift * 4, 2, size=n).round(), 1, 10)
+        ones = np.ones(n)
+        for alpha in (0.01, 0.05, 0.1, 0.2):
+            for r in (
+                stats.paired_binary(a, b, alpha=alpha),
+                stats.paired_bootstrap(num_a, ones, num_b, ones, 500, t, alpha),
+            ):
+                excludes = r.ci_low > 0 or r.ci_high < 0
+                assert excludes == r.significant, (t, alpha, r)
+                assert r.ci_low <= r.delta <= r.ci_high or r.test != "McNemar exact"
+                outcomes.add((r.test, excludes))
+    assert len(outcomes) == 4
+
+
+def test_the_issue_example_now_agrees():
+    """B wins 5 discordant pairs of 5 on 20 prompts: +25 points, p = 0.0625. The bootstrap
+    interval was [+10, +45], clear of 0 beside a test that did not reject; the exact interval
+    includes 0, as the test says."""
+    r = stats.paired_binary(*_pairs(0, 5, both=3, neither=12))
+    assert (r.n, r.delta, r.p_value, r.significant) == (20, 0.25, 0.0625, False)
+    assert r.ci_low < 0 < r.ci_high == 0.25
 
 
 def test_identical_models_have_zero_difference_and_are_not_significant():
@@ -60,15 +126,15 @@ def test_identical_models_have_zero_difference_and_are_not_significant():
     assert (r.delta, r.ci_low, r.ci_high, r.p_value, r.significant) == (0.0, 0.0, 0.0, 1.0, False)
 
 
-def test_bootstrap_ci_covers_known_difference():
+def test_exact_interval_covers_known_difference():
     """95% intervals over simulated paired data cover the true difference about 95% of the time."""
     rng = np.random.default_rng(0)
     true_delta, covered, significant = 0.1, 0, 0
     trials = 60
-    for t in range(trials):
+    for _ in range(trials):
         a = rng.random(400) < 0.5
         b = rng.random(400) < 0.6  # true accuracy difference 0.1
-        r = stats.paired_binary(a, b, n_boot=500, seed=t)
+        r = stats.paired_binary(a, b)
         assert r.delta == pytest.approx(b.mean() - a.mean())
         covered += r.ci_low <= true_delta <= r.ci_high
         significant += r.significant
@@ -92,10 +158,11 @@ def test_paired_bootstrap_on_ratio_scores_and_pairing():
 
 def test_bootstrap_is_seeded_and_deterministic():
     rng = np.random.default_rng(1)
-    a, b = rng.random(100) < 0.5, rng.random(100) < 0.55
-    one, two = stats.paired_binary(a, b, seed=5), stats.paired_binary(a, b, seed=5)
+    a, b = rng.integers(1, 11, 100), rng.integers(1, 11, 100)
+    ones = np.ones(100)
+    one, two = (stats.paired_bootstrap(a, ones, b, ones, seed=5) for _ in range(2))
     assert (one.ci_low, one.ci_high, one.p_value) == (two.ci_low, two.ci_high, two.p_value)
-    other = stats.paired_binary(a, b, seed=6)
+    other = stats.paired_bootstrap(a, ones, b, ones, seed=6)
     assert (other.ci_low, other.ci_high) != (one.ci_low, one.ci_high)
 
 
@@ -123,6 +190,9 @@ def test_compare_real_ifeval_checkpoints(filled, capsys):
     b = [r["prompt_strict"] for r in store.scores(ecd.id)]
     assert c["details"]["a_only"] == sum(x and not y for x, y in zip(a, b))
     assert c["p_value"] == stats.mcnemar(a, b)[0]
+    assert c["interval"].startswith("exact") and (c["ci_low"] > 0 or c["ci_high"] < 0) == (
+        c["p_value"] < 0.05
+    )
     # ecd-r2 shares ecd-r1's generations: a real identical pair
     [same] = _compare(capsys, "ecd-r1", "ecd-r2", "--suite", "ifeval", "--store", str(filled.path))
     assert (same["delta"], same["p_value"], same["significant"]) == (0.0, 1.0, False)
@@ -190,3 +260,120 @@ def test_compare_is_leaderboards_command_and_harness_hands_it_over(filled, capsy
     assert capsys.readouterr().out == table
     assert cli.main(["compare", "ecd-r1"]) == 2  # usage lines still name `python -m harness`
     assert capsys.readouterr().err.startswith("error: python -m harness compare: ")
+
+
+def test_interval_and_p_value_agree_on_real_pairs_of_runs(filled, capsys):
+    """Every pair of the filled store's checkpoints, on every suite both ran: the interval
+    `compare` prints excludes 0 exactly when it calls the difference significant."""
+    import itertools
+
+    models = ["smollm2-135m-instruct", "ecd-r1", "ecd-r2", "ecd-r3", "gemma-7b-it", "claude-2.1"]
+    seen = []
+    for a, b in itertools.combinations(models, 2):
+        argv = ["compare", a, b, "--format", "json", "--allow-incomparable"]
+        capsys.readouterr()
+        if cli.main([*argv, "--store", str(filled.path)]) != 0:
+            continue  # no suite in common
+        for c in json.loads(capsys.readouterr().out):
+            assert (c["ci_low"] > 0 or c["ci_high"] < 0) == c["significant"], (a, b, c)
+            seen.append((c["suite"], c["significant"]))
+    assert len(seen) >= 5 and {s for s, _ in seen} == {"ifeval", "mt_bench", "alpaca_eval"}
+    assert {sig for _, sig in seen} == {True, False}
+
+
+def _items(capsys, filled, *args: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = cli.main(["compare", *args, "--items", "--store", str(filled.path)])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_items_lists_the_flipped_prompts_with_both_sides(filled, capsys, tmp_path):
+    """ecd-r3 answers ecd-r2's responses behind hostile markup: the prompts whose verdict that
+    flipped, with both responses and per-instruction verdicts, as JSON, a page and a CSV."""
+    import csv
+
+    from test_leaderboards import HOSTILE
+
+    argv = ["smollm2-135m-instruct", "ecd-r3", "--suite", "ifeval", "--allow-incomparable"]
+    code, out, _ = _items(capsys, filled, *argv, "--format", "json")
+    assert code == 0
+    [c] = json.loads(out)
+    store = Store(filled.path)
+    a = {r["id"]: r for r in store.scores(c["run_a"])}
+    b = {r["id"]: r for r in store.scores(c["run_b"])}
+    flipped = [i for i in a if a[i].get("prompt_strict") != b[i].get("prompt_strict")]
+    assert flipped and [x["id"] for x in c["changed_items"]] == flipped
+    assert len(flipped) == c["details"]["a_only"] + c["details"]["b_only"]
+    for x in c["changed_items"]:
+        ra, rb = a[x["id"]], b[x["id"]]
+        assert (x["a"]["response"], x["b"]["response"]) == (ra["response"], rb["response"])
+        assert x["b"]["response"].startswith(HOSTILE)
+        assert x["direction"] == ("better" if rb["prompt_strict"] else "worse")
+        ids = ra["instruction_id_list"]
+        assert x["categories"] == list(dict.fromkeys(i.split(":")[0] for i in ids))
+        assert (
+            x["a"]["verdicts"].split(", ")[0] == f"{ids[0]} {'pass' if ra['strict'][0] else 'fail'}"
+        )
+    out_dir = tmp_path / "items"
+    code, out, err = _items(capsys, filled, *argv, "--items-out", str(out_dir))
+    assert code == 0 and f"ifeval: {len(flipped)} item" in out
+    assert err.count("wrote ") == 2
+    rows = list(csv.DictReader((out_dir / "items.csv").open(newline="")))
+    assert [r["item"] for r in rows] == flipped and rows[0]["response_b"].startswith(HOSTILE)
+    page = (out_dir / "items.html").read_text()
+    assert "<script" not in page and "&lt;script&gt;window.__pwned = 1&lt;/script&gt;" in page
+
+
+def test_items_filters_by_direction_and_category(filled, capsys):
+    argv = ["smollm2-135m-instruct", "ecd-r1", "--suite", "mt_bench", "--format", "json"]
+    code, out, _ = _items(capsys, filled, *argv)
+    every = json.loads(out)[0]["changed_items"]
+    assert code == 0 and {x["direction"] for x in every} == {"better", "worse"}
+    for x in every:  # the judge's per-turn scores, and the item's mean
+        assert x["a"]["verdicts"].startswith("turn 1: ") and x["a"]["score"] != x["b"]["score"]
+        assert (x["b"]["score"] > x["a"]["score"]) == (x["direction"] == "better")
+    for direction in ("better", "worse"):
+        code, out, _ = _items(capsys, filled, *argv, "--direction", direction)
+        got = json.loads(out)[0]["changed_items"]
+        assert got == [x for x in every if x["direction"] == direction]
+    code, out, _ = _items(capsys, filled, *argv, "--category", "writing")
+    assert json.loads(out)[0]["changed_items"] == every  # every synthetic question is writing
+    code, _, err = _items(capsys, filled, *argv, "--category", "Writing")
+    assert code == 2 and "categories: writing" in err and err.count("\n") == 1
+
+
+def test_items_options_need_items(filled, capsys, tmp_path):
+    argv = ["compare", "ecd-r1", "ecd-r2", "--direction", "worse", "--store", str(filled.path)]
+    assert cli.main(argv) == 2
+    assert "add --items" in capsys.readouterr().err
+    (tmp_path / "file").write_text("")
+    argv = ["compare", "ecd-r1", "ecd-r2", "--items", "--items-out", str(tmp_path / "file")]
+    assert cli.main([*argv, "--store", str(filled.path)]) == 2
+    assert "is a file" in capsys.readouterr().err
+
+
+@needs_chromium
+def test_items_page_in_headless_chromium(filled, capsys, tmp_path):
+    """The page shows each changed item with both sides, runs nothing from the responses, and
+    reads well: a screenshot is kept beside it."""
+    from matplotlib import image
+    from selenium.webdriver.common.by import By
+
+    out_dir = tmp_path / "items"
+    argv = ["smollm2-135m-instruct", "ecd-r3", "--allow-incomparable", "--items-out", str(out_dir)]
+    assert _items(capsys, filled, *argv)[0] == 0
+    with chromium(tmp_path / "profile", 1200, 1000) as driver:
+        driver.get((out_dir / "items.html").as_uri())
+        assert driver.title == "Items that changed"
+        assert driver.execute_script("return typeof window.__pwned") == "undefined"
+        assert driver.find_elements(By.TAG_NAME, "script") == []
+        assert driver.find_elements(By.TAG_NAME, "img") == []  # the hostile <img> is text
+        items = driver.find_elements(By.CSS_SELECTOR, "div.item")
+        rows = (out_dir / "items.csv").read_text().count("\nifeval,")
+        assert len(items) == rows >= 1  # the flipped prompts (ecd-r3 has IFEval runs only)
+        assert all(len(i.find_elements(By.CSS_SELECTOR, "pre")) == 3 for i in items)
+        shot = out_dir / "screenshot.png"
+        assert driver.save_screenshot(str(shot))
+        assert image.imread(shot).shape[1] == 1200
+        assert [e for e in driver.get_log("browser") if e["level"] == "SEVERE"] == []

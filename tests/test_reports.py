@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
 
 import pytest
+from browser import chromium, needs_chromium
 from matplotlib import image
 from test_leaderboards import HOSTILE, Filled, build_filled_store
 
@@ -25,7 +27,6 @@ suites: [ifeval, mt_bench, alpaca_eval]
 examples: 2
 bootstrap: 500
 """
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +60,7 @@ def test_cli_builds_every_artefact(filled, tmp_path, capsys):
         {"report.md", "report.html"}
         | {
             f"tables/{t}.tex"
-            for t in ("leaderboard", "ifeval", "mt_bench", "alpaca_eval", "ablation")
+            for t in ("leaderboard", "ifeval", "mt_bench", "alpaca_eval", "ablation", "changes")
         }
         | {f"figures/{f}.{ext}" for f in figs for ext in ("pdf", "png")}
     )
@@ -76,7 +77,7 @@ def test_by_default_a_report_covers_the_suites_measured(filled, tmp_path):
         SPEC.replace("suites: [ifeval, mt_bench, alpaca_eval]\n", "")
     )
     report = build_report(load_spec(tmp_path / "spec.yaml"), Store(filled.path), tmp_path / "out")
-    assert set(report.tables) == {"leaderboard", "ifeval", "mt_bench", "ablation"}
+    assert set(report.tables) == {"leaderboard", "ifeval", "mt_bench", "ablation", "changes"}
 
 
 def test_latex_tables_are_booktabs_and_escaped(built):
@@ -92,7 +93,9 @@ def test_latex_tables_are_booktabs_and_escaped(built):
         assert cmd in tex
     assert "smollm2-135m-instruct" in tex and "\\_" not in "smollm2-135m-instruct"
     leaderboard = (built.out / "tables" / "leaderboard.tex").read_text()
-    assert "llama-2-70b-chat" in leaderboard and "6.86†\\textsuperscript{" in leaderboard
+    assert "llama-2-70b-\\\\{}chat" in leaderboard and "6.86†\\textsuperscript{" in leaderboard
+    # a long model name breaks after a hyphen: the column fits a two-column page unscaled
+    assert "mistral-7b-\\\\{}instruct-v0.2" in leaderboard
     ifeval = (built.out / "tables" / "ifeval.tex").read_text()
     # the suite's own labels, not raw metric keys; _ and % escaped
     assert "prompt\\_level" not in ifeval and "inst\\_level" not in ifeval
@@ -109,12 +112,12 @@ def test_report_tables_state_provenance_and_settings(built, filled):
         assert any(f"{model}: run {filled.runs[('ifeval', model)]}" in n for n in settings)
     greedy = next(n for n in settings if "ecd-r1" in n)
     assert "sampling: greedy" in greedy and "max new tokens 32" in greedy
-    assert "6 of 541 items" in greedy and "judge: none" in greedy and "ifeval v" in greedy
+    assert "6 of 541 items" in greedy and "no judge" in greedy and "ifeval v" in greedy
     assert re.search(r"data [0-9a-f]{8}", greedy)
     imported = next(n for n in settings if "ecd-r3" in n)
     assert "sampling unknown (responses imported)" in imported
     mt = built.tables["mt_bench"]
-    assert any("judge: imported gpt-4" in n for n in mt.notes)
+    assert any("judgments imported (gpt-4)" in n for n in mt.notes)
     zephyr = next(r for r in mt.rows if r[0] == "zephyr-7b-beta")
     ref = int(re.search(r"\[(\d+)\]$", zephyr[1]).group(1))
     assert "Zephyr (arXiv 2310.16944)" in mt.footnotes[ref - 1]
@@ -283,7 +286,7 @@ def test_table_split_sections_and_footnotes():
 
 
 TEX_DOC = r"""\documentclass[twocolumn]{article}
-\usepackage{booktabs,graphicx}
+\usepackage{booktabs}
 \begin{document}
 %s
 Text.
@@ -306,8 +309,9 @@ def _tex_engine() -> list[str] | None:
     "texlive-latex-recommended",
 )
 def test_latex_tables_fit_one_column_of_a_two_column_paper(built, tmp_path):
-    """The report's tables, compiled as a two-column article: no overfull line over 5 pt, at most
-    MAX_COLUMNS columns each, and never shrunk by more than about 13 % to fit the column."""
+    """The report's tables, compiled as a two-column article with only the package their first
+    line names: no overfull line, at most MAX_COLUMNS columns each, never scaled, no output on
+    the terminal, the best measured number of each column in bold."""
     import subprocess
 
     tables = sorted((built.out / "tables").glob("*.tex"))
@@ -320,16 +324,17 @@ def test_latex_tables_fit_one_column_of_a_two_column_paper(built, tmp_path):
     overfull = [
         float(m.group(1)) for m in re.finditer(r"Overfull \\hbox \(([\d.]+)pt too wide\)", log)
     ]
-    assert all(w <= 5 for w in overfull), re.findall(r"Overfull.*", log)
-    widths = re.findall(r"natural width ([\d.]+)pt, column ([\d.]+)pt", log)
-    assert len(widths) >= len(tables)
-    assert all(float(w) <= 1.15 * float(c) for w, c in widths), widths
+    assert overfull == [], re.findall(r"Overfull.*", log)
     for t in tables:
-        for spec in re.findall(r"\\begin\{tabular\}\{([lrc]+)\}", t.read_text()):
+        tex = t.read_text()
+        assert tex.startswith("% needs \\usepackage{booktabs} in the preamble")
+        assert "\\resizebox" not in tex and "\\typeout" not in tex and "\\sbox" not in tex
+        for spec in re.findall(r"\\begin\{tabular\}\{([lrc]+)\}", tex):
             assert len(spec) <= MAX_COLUMNS
+    assert "\\textbf{" in (built.out / "tables" / "ifeval.tex").read_text()
     if shutil.which("pdftoppm"):  # pages to look at, kept beside the report
         subprocess.run(
-            ["pdftoppm", "-png", "-r", "110", "paper.pdf", str(built.out / "tables-page")],
+            ["pdftoppm", "-png", "-r", "80", "paper.pdf", str(built.out / "tables-page")],
             cwd=tmp_path,
             check=True,
             timeout=120,
@@ -359,33 +364,11 @@ def test_html_is_self_contained_and_escapes_outputs(built):
     assert "<title>ECD ablation &lt;draft&gt; &amp; notes</title>" in page
 
 
-@pytest.mark.skipif(
-    not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
-    reason="Chromium not installed: apt-get install -y chromium chromium-driver",
-)
+@needs_chromium
 def test_html_report_in_headless_chromium(built, tmp_path):
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for arg in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        "--window-size=1200,900",
-    ):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=str(CHROMEDRIVER)))
-    try:
+    with chromium(tmp_path / "profile") as driver:
         driver.get((built.out / "report.html").as_uri())
         assert driver.title == "ECD ablation <draft> & notes"
         assert driver.execute_script("return typeof window.__pwned") == "undefined"
@@ -400,6 +383,109 @@ def test_html_report_in_headless_chromium(built, tmp_path):
         assert image.imread(shot).shape[1] > 0
         errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
         assert errors == []
-    finally:
-        driver.quit()
     shutil.copy(shot, built.out / "screenshot.png")  # kept beside the report for a look
+
+
+def test_report_and_compare_print_the_same_interval(built, filled, capsys):
+    """The ablation table's delta, CI and p are `compare`'s, at the same resample count (the
+    spec's), on every suite."""
+    from harness import cli
+    from leaderboards.board import suite_of
+
+    table = built.tables["ablation"]
+    section, by_suite = "", {}
+    for i, row in enumerate(table.rows):
+        section = table.sections.get(i, section)
+        by_suite[(section, row[0])] = row
+    for suite in ("ifeval", "mt_bench"):
+        argv = ["compare", "smollm2-135m-instruct", "ecd-r1", "--suite", suite, "--format", "csv"]
+        capsys.readouterr()
+        assert cli.main([*argv, "--bootstrap", "500", "--store", str(filled.path)]) == 0
+        printed = capsys.readouterr().out.splitlines()
+        header, values = printed[0].split(","), printed[1]
+        row = by_suite[(suite_of(suite).headline.label, "ecd-r1")]
+        assert f'"{row[3]}"' in values, (header, values, row)  # the CI cell, as compare prints it
+        assert row[2].rstrip("‡§¶") in values  # the delta
+
+
+def test_what_changed_is_compare_items(built, filled, capsys):
+    """The report's "what changed" counts are the items `compare --items` lists, per variant."""
+    from harness import cli
+    from leaderboards.board import suite_of
+
+    table = built.tables["changes"]
+    section, rows = "", {}
+    for i, row in enumerate(table.rows):
+        section = table.sections.get(i, section)
+        rows[(section, row[0])] = row
+    assert len(rows) >= 4
+    for (label, model), row in rows.items():
+        suite = next(s for s in ("ifeval", "mt_bench") if suite_of(s).headline.label == label)
+        argv = ["compare", "smollm2-135m-instruct", model, "--suite", suite, "--items"]
+        capsys.readouterr()
+        code = cli.main(
+            [*argv, "--format", "json", "--allow-incomparable", "--store", str(filled.path)]
+        )
+        assert code == 0
+        listed = json.loads(capsys.readouterr().out)[0]["changed_items"]
+        better = sum(x["direction"] == "better" for x in listed)
+        assert (row[1], row[2]) == (str(better), str(len(listed) - better))
+    assert "what changed" in (built.out / "report.html").read_text().lower()
+
+
+def _served_store(tmp_path: Path) -> Path:
+    """Two unregistered models served by an OpenAI-compatible endpoint, run on IFEval: no
+    parameter count, no registry entry, an endpoint fingerprint in every run."""
+    from openai_server import OpenAIServer
+
+    from harness import cli
+
+    def a(body: dict) -> str:
+        return "Sure. Here is my answer, all in lower case."
+
+    def b(body: dict) -> str:
+        return "* first point\n* second point\n* third point\nP.S. SEE YOU <b>SOON</b>"
+
+    store = tmp_path / "served.sqlite"
+    for name, responder in (("org/served-a", a), ("org/served-b", b)):
+        with OpenAIServer(responder) as server:
+            argv = ["run", "--suite", "ifeval", "--model", name, "--backend", "openai"]
+            argv += ["--base-url", server.base_url, "--limit", "12", "--store", str(store)]
+            assert cli.main([*argv, "--quiet"]) in (0, 3)
+    return store
+
+
+def test_report_of_unregistered_endpoint_models_reads_well(tmp_path):
+    """No parameter count: no empty score-vs-size panels, a note instead; the settings are said in
+    words (no endpoint fingerprint, no None); the tables compile in a two-column article."""
+    import subprocess
+
+    from reports.build import build_report
+    from reports.spec import load_spec
+
+    store = _served_store(tmp_path)
+    (tmp_path / "spec.yaml").write_text(
+        "title: Served models\nbaselines: [org/served-a]\necd: [org/served-b]\n"
+        "ablation_base: org/served-a\ncategory_models: [org/served-a, org/served-b]\n"
+        "published: false\nbootstrap: 500\n"
+    )
+    out = tmp_path / "out"
+    report = build_report(load_spec(tmp_path / "spec.yaml"), Store(store), out)
+    assert "score_vs_params" not in report.figures
+    assert not (out / "figures" / "score_vs_params.png").exists()
+    assert any("no score-vs-size figure: no model has a parameter count" in n for n in report.notes)
+    assert set(report.figures) == {"ifeval_categories", "ablation_deltas"}
+    notes = [n for t in report.tables.values() for n in t.notes]
+    text = "\n".join(notes)
+    for fingerprint in ("openai:", '"card"', "127.0.0.1", "None", "{"):
+        assert fingerprint not in text, (fingerprint, text)
+    assert "sampling: greedy" in text
+    assert len(notes) == len(set(notes))  # each footnote once
+    if _tex_engine() is None:
+        return
+    shutil.copytree(out / "tables", tmp_path / "tables")
+    inputs = "\n".join(f"\\input{{tables/{t.stem}}}" for t in sorted(out.glob("tables/*.tex")))
+    (tmp_path / "paper.tex").write_text(TEX_DOC % inputs)
+    done = subprocess.run(_tex_engine(), cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    log = (tmp_path / "paper.log").read_text(errors="replace")
+    assert done.returncode == 0 and "Overfull" not in log, log[-3000:]
