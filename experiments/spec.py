@@ -19,13 +19,15 @@ config in the project: one line per mistake, before any work).
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+import typing
+from dataclasses import dataclass, field, fields, make_dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from experiments.estimate import Rate
 from generation.config import ExportConfig, GenerationConfig
+from harness.api import EvalOptions
 from harness.data import parse_yaml, read_text
 from harness.errors import HarnessError
 from harness.suites import check_suites
@@ -58,20 +60,45 @@ class ModelsSpec:
     references: list[str] = field(default_factory=list)
 
 
-@dataclass
-class EvalSpec:
-    """One setting for every model, so every compared run shares one comparability key."""
+# The EvalOptions every model of an experiment is evaluated with, so every compared run shares
+# one comparability key: each key is that field, with its type, rule and default (no copy here).
+EVAL_SETTINGS = (
+    "limit",
+    "max_new_tokens",  # None: each model's registry sampling
+    "temperature",
+    "data_dir",
+    "judge",  # None: each suite's default judge
+    "judge_base_url",
+    "judge_model_tag",
+    "judge_concurrency",
+    "judge_parse_retries",
+    "reference_answers",
+    "df_gamed",
+)
+_OPTIONS = {f.name: f for f in fields(EvalOptions)}
+_HINTS = typing.get_type_hints(EvalOptions)
+EvalSpec = make_dataclass(
+    "EvalSpec",
+    [
+        ("suites", list[str], field(default_factory=lambda: ["ifeval"])),
+        *(
+            (
+                name,
+                _HINTS[name],
+                field(default=_OPTIONS[name].default, metadata=_OPTIONS[name].metadata),
+            )
+            for name in EVAL_SETTINGS
+        ),
+        ("options", dict[str, Any], field(default_factory=dict)),  # backend options, every model
+    ],
+    namespace={"__doc__": "The evaluation every model gets: suites, EVAL_SETTINGS, options."},
+)
 
-    suites: list[str] = field(default_factory=lambda: ["ifeval"])
-    limit: int | None = POSITIVE.field(None)
-    max_new_tokens: int | None = POSITIVE.field(None)  # None: each model's registry sampling
-    temperature: float | None = NON_NEGATIVE.field(None)
-    judge: str | None = None  # None: each suite's default judge
-    judge_base_url: str | None = None
-    judge_concurrency: int | None = POSITIVE.field(None)  # None: the judge entry's, else 16
-    data_dir: str | None = None
-    df_gamed: str | None = None
-    options: dict[str, Any] = field(default_factory=dict)  # backend options for every model
+
+def eval_options(e: EvalSpec, **more: Any) -> EvalOptions:
+    """The experiment's evaluation settings as the harness takes them (`more`: store, quiet)."""
+    given = {name: getattr(e, name) for name in EVAL_SETTINGS}
+    return EvalOptions(**given, backend_options=dict(e.options), **more)
 
 
 @dataclass
