@@ -19,7 +19,6 @@ config in the project: one line per mistake, before any work).
 from __future__ import annotations
 
 import copy
-import typing
 from dataclasses import dataclass, field, fields, make_dataclass
 from importlib import resources
 from pathlib import Path
@@ -31,8 +30,8 @@ from harness.api import EvalOptions
 from harness.data import parse_yaml, read_text
 from harness.errors import HarnessError
 from harness.suites import check_suites
-from harness.validate import NAME, NON_NEGATIVE, POSITIVE, SEED, Rule, build
-from leaderboards import stats
+from harness.validate import NAME, NON_NEGATIVE, POSITIVE, build, reused
+from reports.spec import ReportSpec
 from training.recipe import Recipe, parse_recipe
 
 EXECUTORS = ("local", "ray")
@@ -75,20 +74,11 @@ EVAL_SETTINGS = (
     "reference_answers",
     "df_gamed",
 )
-_OPTIONS = {f.name: f for f in fields(EvalOptions)}
-_HINTS = typing.get_type_hints(EvalOptions)
 EvalSpec = make_dataclass(
     "EvalSpec",
     [
         ("suites", list[str], field(default_factory=lambda: ["ifeval"])),
-        *(
-            (
-                name,
-                _HINTS[name],
-                field(default=_OPTIONS[name].default, metadata=_OPTIONS[name].metadata),
-            )
-            for name in EVAL_SETTINGS
-        ),
+        *reused(EvalOptions, EVAL_SETTINGS),
         ("options", dict[str, Any], field(default_factory=dict)),  # backend options, every model
     ],
     namespace={"__doc__": "The evaluation every model gets: suites, EVAL_SETTINGS, options."},
@@ -101,17 +91,13 @@ def eval_options(e: EvalSpec, **more: Any) -> EvalOptions:
     return EvalOptions(**given, backend_options=dict(e.options), **more)
 
 
-@dataclass
-class ReportConfig:
-    """reports.spec.ReportSpec's keys besides the model lists, which the experiment fills in."""
-
-    title: str = "ECD evaluation report"
-    ablation_base: str | None = None
-    category_models: list[str] = field(default_factory=list)
-    published: bool = True
-    examples: int = NON_NEGATIVE.field(3)
-    bootstrap: int = Rule("in 100..1000000", lambda v: 100 <= v <= 1_000_000).field(stats.N_BOOT)
-    seed: int = SEED.field(stats.SEED)
+# reports.spec.ReportSpec's keys besides those the experiment fills in, reused (no copy)
+REPORT_FILLED = ("ecd", "baselines", "references", "suites", "runs")
+ReportConfig = make_dataclass(
+    "ReportConfig",
+    reused(ReportSpec, [f.name for f in fields(ReportSpec) if f.name not in REPORT_FILLED]),
+    namespace={"__doc__": "The report's settings: reports.spec.ReportSpec's, but the models."},
+)
 
 
 @dataclass

@@ -140,20 +140,13 @@ def _report(spec: ExperimentSpec, node: Node, quiet: bool) -> dict:
     from reports.spec import ReportSpec
 
     store = _store(spec)
-    r = spec.report
     report_spec = ReportSpec(
         ecd=spec.ecd,
         baselines=spec.models.baselines,
         references=spec.models.references,
-        title=r.title,
-        ablation_base=r.ablation_base,
         suites=spec.evaluation.suites,
-        category_models=r.category_models,
         runs=run_ids(node, store),
-        published=r.published,
-        examples=r.examples,
-        bootstrap=r.bootstrap,
-        seed=r.seed,
+        **asdict(spec.report),
     )
     report_spec.check(spec.origin)
     final = spec.out_dir / "report"

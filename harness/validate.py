@@ -19,7 +19,7 @@ import re
 import tempfile
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,6 +85,23 @@ def setting(
 def is_number(value) -> bool:
     """A finite int or float (YAML's .nan and .inf, and true/false, are not numbers)."""
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def reused(cls, names: Iterable[str]) -> list[tuple[str, Any, dataclasses.Field]]:
+    """Fields of dataclass `cls` as `dataclasses.make_dataclass` takes them (type, default,
+    rule and help kept): a config that reuses another's settings declares none of them again."""
+    hints = _hints(cls)
+    found = {f.name: f for f in dataclasses.fields(cls)}
+    out = []
+    for name in names:
+        f = found[name]
+        kept = {"metadata": f.metadata}
+        if f.default_factory is not dataclasses.MISSING:
+            kept["default_factory"] = f.default_factory
+        else:
+            kept["default"] = f.default
+        out.append((name, hints[name], dataclasses.field(**kept)))
+    return out
 
 
 # ------------------------------------------------------------------------------ YAML -> dataclass

@@ -18,6 +18,7 @@ from harness.comparability import differences
 from harness.errors import HarnessError
 from harness.store import Run, Store
 from harness.suites import check_suites
+from harness.validate import flag_type
 from leaderboards import stats
 from leaderboards.board import latest, open_existing_store, suite_of
 from leaderboards.render import FORMATS, Table
@@ -206,7 +207,12 @@ def add_parser(sub) -> None:
     p.add_argument("a", help="baseline: model name or run id")
     p.add_argument("b", help="candidate: model name or run id")
     p.add_argument("--suite", action="append", help="only this suite (repeatable)")
-    p.add_argument("--bootstrap", type=int, default=10000, help="resamples (default 10000)")
+    p.add_argument(
+        "--bootstrap",
+        type=flag_type(stats.BOOTSTRAP),
+        default=10000,
+        help=f"resamples, {stats.BOOTSTRAP.text} (default 10000)",
+    )
     p.add_argument("--seed", type=int, default=stats.SEED, help="bootstrap seed (default 0)")
     p.add_argument("--alpha", type=float, default=stats.ALPHA, help="level (default 0.05)")
     p.add_argument("--format", choices=(*FORMATS, "json"), default="table")
@@ -219,8 +225,6 @@ def add_parser(sub) -> None:
 
 
 def cmd_compare(args) -> int:
-    if args.bootstrap < 100:
-        raise HarnessError("--bootstrap must be at least 100 resamples")
     if not 0 < args.alpha < 1:
         raise HarnessError("--alpha must be between 0 and 1")
     store = open_existing_store(args.store)

@@ -11,7 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from harness.validate import between
+
 N_BOOT = 2000
+BOOTSTRAP = between(100, 1_000_000)  # resamples; fewer: unstable intervals; more: hours and GB
 SEED = 0
 ALPHA = 0.05
 EXACT_MAX = 25  # discordant pairs up to which McNemar uses the exact binomial test
