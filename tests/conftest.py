@@ -20,9 +20,12 @@ SHARED = Path(os.environ.get("ECD_HARNESS_DATA") or ROOT.parent / "shared" / "be
 FAST_FILES = {
     "test_alpaca_eval.py",
     "test_api.py",
+    "test_bad_inputs_pipeline.py",
     "test_cli_errors.py",
     "test_comparability.py",
+    "test_compare.py",
     "test_followbench.py",
+    "test_generation.py",
     "test_golden.py",
     "test_ifbench.py",
     "test_ifeval_rules.py",
@@ -30,9 +33,19 @@ FAST_FILES = {
     "test_judge.py",
     "test_judge_fidelity.py",
     "test_layers.py",
+    "test_leaderboards.py",
+    "test_model_layer.py",
     "test_mt_bench.py",
 }
-HEAVY_FIXTURES = {"embedded_model_dir", "postgres", "postgres_url", "store_at", "tiny_teacher"}
+# the embedded model, a PostgreSQL server, a random model, a store filled by embedded runs
+HEAVY_FIXTURES = {
+    "embedded_model_dir",
+    "postgres",
+    "postgres_url",
+    "store_at",
+    "tiny_teacher",
+    "filled",
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
