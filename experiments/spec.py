@@ -27,6 +27,7 @@ from typing import Any
 from experiments.estimate import Rate
 from generation.config import ExportConfig, GenerationConfig
 from harness.api import EvalOptions
+from harness.config import set_path
 from harness.data import parse_yaml, read_text
 from harness.errors import HarnessError
 from harness.suites import check_suites
@@ -174,7 +175,12 @@ class ExperimentSpec:
             raise HarnessError(f"recipe {t.recipe}: expected a mapping")
         data = copy.deepcopy(data)
         for dotted, value in _flatten(t.overrides):
-            _set(data, dotted, value, f"{self.origin}: training.{name}.overrides")
+            bad = set_path(data, dotted, value)
+            if bad:
+                raise HarnessError(
+                    f"{self.origin}: training.{name}.overrides: {dotted}: {bad} is not a "
+                    "mapping in the recipe"
+                )
         data["name"] = name
         dataset = data.setdefault("dataset", {})
         if not isinstance(dataset, dict):
@@ -243,15 +249,6 @@ def _flatten(mapping: dict, prefix: str = "") -> list[tuple[str, Any]]:
         path = f"{prefix}{k}"
         items += _flatten(v, f"{path}.") if isinstance(v, dict) and v else [(path, v)]
     return items
-
-
-def _set(data: dict, dotted: str, value: Any, where: str) -> None:
-    *parents, last = dotted.split(".")
-    for part in parents:
-        data = data.setdefault(part, {})
-        if not isinstance(data, dict):
-            raise HarnessError(f"{where}: {dotted}: {part} is not a mapping in the recipe")
-    data[last] = value
 
 
 def load_experiment(path: str | Path) -> ExperimentSpec:
