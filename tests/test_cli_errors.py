@@ -209,3 +209,35 @@ def test_help_explains(capsys):
         "resumable",
     ):
         assert flag in out
+    sections = [line for line in out.splitlines() if line.endswith(":") and " " not in line]
+    assert sections == [
+        "options:",
+        "model:",
+        "sampling:",
+        "judge:",
+        "data:",
+        "output:",
+        "examples:",
+    ]
+
+
+def test_every_declared_setting_is_a_flag_with_its_rule(capsys):
+    """The flags are made from EvalOptions' declarations: each field that has a flag parses into
+    that field, and its rule checks the flag's text."""
+    from dataclasses import fields
+
+    from harness.api import EvalOptions
+    from harness.flags import parse_run_flags
+
+    flagged = [f for f in fields(EvalOptions) if f.metadata.get("flag")]
+    assert main(["run", "--help"]) == 0
+    shown = capsys.readouterr().out
+    assert {f.name for f in flagged if f"--{f.name.replace('_', '-')} " not in shown} == set()
+    assert "--backend-options" not in shown and "--base-url" in shown  # the backend's flag
+    _, _, options = parse_run_flags(["--suite", "ifeval", "--judge-parse-retries", "2"])
+    assert options == EvalOptions(judge_parse_retries=2)
+    for f in flagged:
+        rule = f.metadata["rule"]
+        if rule is not None:
+            with pytest.raises(SystemExit):
+                parse_run_flags(["--suite", "ifeval", "--" + f.name.replace("_", "-"), "-1"])
