@@ -136,16 +136,23 @@ def _train(spec: ExperimentSpec, name: str, gen: Node, n_seeds: int) -> Node:
     variant = asdict(spec.variants[t.data]) if t.data != "main" else "main"
     base = resolve_model(recipe.base_model)
     base_id, unknown = _identity(base, dict(base.backend_options))
-    # rows: one SFT row per instruction version, one DPO pair per evolution step
+    # what the ECD export writes for each stage: (rows, sequences a row trains on); one SFT row
+    # per instruction version, one DPO pair (chosen and rejected) per evolution step
     rounds = spec.generation_config().rounds
-    rows = {"sft": n_seeds * (rounds + 1), "dpo": n_seeds * rounds}
+    export = {"sft": (n_seeds * (rounds + 1), 1), "dpo": (n_seeds * rounds, 2)}
     seen = 0
     for stage in recipe.stages:
+        if stage not in export:  # a stage the export writes no file for: say so, not KeyError
+            raise HarnessError(
+                f"{spec.origin}: training.{name}: the ECD export writes no rows for stage "
+                f"{stage!r} (it writes {', '.join(export)}); train it on data of its own"
+            )
+        rows, sequences = export[stage]
         s = recipe.settings(stage)
-        n = min(rows[stage], recipe.dataset.max_samples or rows[stage])
+        n = min(rows, recipe.dataset.max_samples or rows)
         per_step = s.per_device_train_batch_size * s.gradient_accumulation_steps
         steps = s.max_steps if s.max_steps > 0 else math.ceil(s.num_train_epochs * n / per_step)
-        seen += steps * per_step * (s.max_length or 2048) * (2 if stage == "dpo" else 1)
+        seen += steps * per_step * (s.max_length or 2048) * sequences
     est = training(_rates(spec)["train"], _params_b(base), seen)
     est.basis = f"at most {seen:,} tokens ({' + '.join(recipe.stages)}); {est.basis}"
     return Node(
