@@ -12,10 +12,9 @@ import math
 from dataclasses import asdict, dataclass, field
 
 from experiments.estimate import TRAINER, Estimate, Rate, calls, price, rate, tokens, training
-from experiments.spec import ExperimentSpec
+from experiments.spec import ExperimentSpec, eval_options
 from harness.comparability import digest, shared_sampling
 from harness.errors import HarnessError
-from harness.redact import redact_url
 from harness.registry import ModelSpec, load_registry, resolve_model
 from harness.suites import get_suite
 
@@ -137,16 +136,23 @@ def _train(spec: ExperimentSpec, name: str, gen: Node, n_seeds: int) -> Node:
     variant = asdict(spec.variants[t.data]) if t.data != "main" else "main"
     base = resolve_model(recipe.base_model)
     base_id, unknown = _identity(base, dict(base.backend_options))
-    # rows: one SFT row per instruction version, one DPO pair per evolution step
+    # what the ECD export writes for each stage: (rows, sequences a row trains on); one SFT row
+    # per instruction version, one DPO pair (chosen and rejected) per evolution step
     rounds = spec.generation_config().rounds
-    rows = {"sft": n_seeds * (rounds + 1), "dpo": n_seeds * rounds}
+    export = {"sft": (n_seeds * (rounds + 1), 1), "dpo": (n_seeds * rounds, 2)}
     seen = 0
     for stage in recipe.stages:
+        if stage not in export:  # a stage the export writes no file for: say so, not KeyError
+            raise HarnessError(
+                f"{spec.origin}: training.{name}: the ECD export writes no rows for stage "
+                f"{stage!r} (it writes {', '.join(export)}); train it on data of its own"
+            )
+        rows, sequences = export[stage]
         s = recipe.settings(stage)
-        n = min(rows[stage], recipe.dataset.max_samples or rows[stage])
+        n = min(rows, recipe.dataset.max_samples or rows)
         per_step = s.per_device_train_batch_size * s.gradient_accumulation_steps
         steps = s.max_steps if s.max_steps > 0 else math.ceil(s.num_train_epochs * n / per_step)
-        seen += steps * per_step * (s.max_length or 2048) * (2 if stage == "dpo" else 1)
+        seen += steps * per_step * (s.max_length or 2048) * sequences
     est = training(_rate(spec, "train", TRAINER), _params_b(base), seen)
     est.basis = f"at most {seen:,} tokens ({' + '.join(recipe.stages)}); {est.basis}"
     return Node(
@@ -167,63 +173,61 @@ def _train(spec: ExperimentSpec, name: str, gen: Node, n_seeds: int) -> Node:
 
 
 def _evaluate(spec: ExperimentSpec, name: str, suite_name: str, trained: Node | None) -> Node:
-    from harness.runner import sampling_for
+    """The node of one model x suite: its key is the model's identity and the harness's own
+    prepared run key (`harness.api.prepare`), so it is the run's comparability key exactly."""
+    from harness.api import prepare
 
     e = spec.evaluation
-    model = _sampling_spec(spec, name)
     node_id = f"evaluate:{name}:{suite_name}"
+    deps = [trained.id] if trained else []
     try:
         suite, data = _suite_data(suite_name, e.data_dir)
+        run = prepare(_sampling_spec(spec, name), suite, eval_options(e), data=data)
     except HarnessError as why:  # e.g. a hub-only suite offline: plan the rest, say why
-        deps = [trained.id] if trained else []
         inputs = {"model": name, "suite": suite_name, "data": None}
         return Node(
             node_id, "evaluate", deps, inputs, model=name, suite=suite_name, unknown=str(why)
         )
-    items = data[: e.limit or None]
-    params = sampling_for(model, max_new_tokens=e.max_new_tokens, temperature=e.temperature)
-    options = {**model.backend_options, **e.options}
-    if trained:
-        identity, unknown = f"trained:{trained.key}", None
-    else:
-        identity, unknown = _identity(model, options)
-    judge = (e.judge or suite.default_judge) if suite.judged else None
+    model, items = run.model, run.items
+    unknown = None
+    if trained:  # not trained yet: its identity is the training node's
+        model.fingerprint = f"trained:{trained.key}"
+    try:
+        run.identify()
+    except HarnessError as why:  # a hub id offline, an endpoint down: checked again at run time
+        unknown = str(why)
     prompts = [p for it in items for p in suite.prompts(it)]
     prompt_tokens = sum(map(tokens, prompts))
-    max_new = params.max_new_tokens or 2048
+    max_new = model.params.max_new_tokens or 2048
     device = spec.estimate.device
-    local = model.is_local or trained is not None or model.backend in ("hf", "vllm")
+    local = model.spec.is_local or trained is not None or model.backend in ("hf", "vllm")
     est = calls(
         _rate(spec, "generate", model.backend),
-        model.source,
-        _params_b(model),
+        model.spec.source,
+        _params_b(model.spec),
         len(prompts),
         prompt_tokens,
         max_new,
         local,
     )
-    if judge:
+    if run.judge_name:
         # a judgment reads the question, the answer and the judge's instructions (~400 tokens)
         judged_tokens = prompt_tokens + len(prompts) * (max_new + 400)
         est.judge_calls = len(prompts)
         est.prompt_tokens += judged_tokens
         est.completion_tokens += len(prompts) * 256
-        est.cost_usd += price(judge, judged_tokens, len(prompts) * 256)
+        est.cost_usd += price(run.judge_name, judged_tokens, len(prompts) * 256)
     est.basis = f"{len(items)} items, {len(prompts)} prompts; {est.basis}"
+    options = model.backend_options
     tp = int(options.get("tensor_parallel_size") or 1) * int(options.get("data_parallel_size") or 1)
     return Node(
         node_id,
         "evaluate",
-        [trained.id] if trained else [],
+        deps,
         {
-            "model": identity or f"unknown:{model.source}",
+            "model": model.fingerprint or f"unknown:{model.spec.source}",
             "backend": model.backend,
-            "suite": f"{suite.name}@{suite.version}",
-            "data": digest(data),
-            "items": digest(sorted(str(it["id"]) for it in items)),
-            "sampling": params.as_dict(),
-            "judge": {"model": judge, "base_url": redact_url(e.judge_base_url)} if judge else None,
-            "options": {"df_gamed": e.df_gamed} if suite_name == "alpaca_eval" else {},
+            "run": run.key(),
         },
         est,
         gpus=tp if device == "gpu" and local else 0,
@@ -244,9 +248,9 @@ def check_sampling(evals: list[Node]) -> None:
     """Every model of a suite samples alike (stop strings aside: they are the model's), so the
     suite's runs share one comparability key."""
     for suite in dict.fromkeys(n.suite for n in evals):
-        runs = [n for n in evals if n.suite == suite and "sampling" in n.inputs]
+        runs = [n for n in evals if n.suite == suite and "run" in n.inputs]
         for n in runs[1:]:
-            a, b = (shared_sampling(m.inputs["sampling"]) for m in (runs[0], n))
+            a, b = (shared_sampling(m.inputs["run"]["sampling"]) for m in (runs[0], n))
             if a != b:
                 diff = ", ".join(
                     f"{k} {a.get(k)!r} vs {b.get(k)!r}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from harness.backends.base import PRICES
+from harness.backends import PRICES
 
 CHARS_PER_TOKEN = 4  # English prose, for prompt-token estimates before any tokenizer is loaded
 

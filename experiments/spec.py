@@ -19,18 +19,20 @@ config in the project: one line per mistake, before any work).
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, make_dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from experiments.estimate import Rate
 from generation.config import ExportConfig, GenerationConfig
+from harness.api import EvalOptions
+from harness.config import set_path
 from harness.data import parse_yaml, read_text
 from harness.errors import HarnessError
 from harness.suites import check_suites
-from harness.validate import NAME, NON_NEGATIVE, POSITIVE, SEED, Rule, build
-from leaderboards import stats
+from harness.validate import NAME, NON_NEGATIVE, POSITIVE, build, reused
+from reports.spec import ReportSpec
 from training.recipe import Recipe, parse_recipe
 
 EXECUTORS = ("local", "ray")
@@ -58,33 +60,45 @@ class ModelsSpec:
     references: list[str] = field(default_factory=list)
 
 
-@dataclass
-class EvalSpec:
-    """One setting for every model, so every compared run shares one comparability key."""
+# The EvalOptions every model of an experiment is evaluated with, so every compared run shares
+# one comparability key: each key is that field, with its type, rule and default (no copy here).
+EVAL_SETTINGS = (
+    "limit",
+    "max_new_tokens",  # None: each model's registry sampling
+    "temperature",
+    "data_dir",
+    "judge",  # None: each suite's default judge
+    "judge_base_url",
+    "judge_model_tag",
+    "judge_concurrency",
+    "judge_parse_retries",
+    "reference_answers",
+    "df_gamed",
+)
+EvalSpec = make_dataclass(
+    "EvalSpec",
+    [
+        ("suites", list[str], field(default_factory=lambda: ["ifeval"])),
+        *reused(EvalOptions, EVAL_SETTINGS),
+        ("options", dict[str, Any], field(default_factory=dict)),  # backend options, every model
+    ],
+    namespace={"__doc__": "The evaluation every model gets: suites, EVAL_SETTINGS, options."},
+)
 
-    suites: list[str] = field(default_factory=lambda: ["ifeval"])
-    limit: int | None = POSITIVE.field(None)
-    max_new_tokens: int | None = POSITIVE.field(None)  # None: each model's registry sampling
-    temperature: float | None = NON_NEGATIVE.field(None)
-    judge: str | None = None  # None: each suite's default judge
-    judge_base_url: str | None = None
-    judge_concurrency: int | None = POSITIVE.field(None)  # None: the judge entry's, else 16
-    data_dir: str | None = None
-    df_gamed: str | None = None
-    options: dict[str, Any] = field(default_factory=dict)  # backend options for every model
+
+def eval_options(e: EvalSpec, **more: Any) -> EvalOptions:
+    """The experiment's evaluation settings as the harness takes them (`more`: store, quiet)."""
+    given = {name: getattr(e, name) for name in EVAL_SETTINGS}
+    return EvalOptions(**given, backend_options=dict(e.options), **more)
 
 
-@dataclass
-class ReportConfig:
-    """reports.spec.ReportSpec's keys besides the model lists, which the experiment fills in."""
-
-    title: str = "ECD evaluation report"
-    ablation_base: str | None = None
-    category_models: list[str] = field(default_factory=list)
-    published: bool = True
-    examples: int = NON_NEGATIVE.field(3)
-    bootstrap: int = Rule("in 100..1000000", lambda v: 100 <= v <= 1_000_000).field(stats.N_BOOT)
-    seed: int = SEED.field(stats.SEED)
+# reports.spec.ReportSpec's keys besides those the experiment fills in, reused (no copy)
+REPORT_FILLED = ("ecd", "baselines", "references", "suites", "runs")
+ReportConfig = make_dataclass(
+    "ReportConfig",
+    reused(ReportSpec, [f.name for f in fields(ReportSpec) if f.name not in REPORT_FILLED]),
+    namespace={"__doc__": "The report's settings: reports.spec.ReportSpec's, but the models."},
+)
 
 
 @dataclass
@@ -161,7 +175,12 @@ class ExperimentSpec:
             raise HarnessError(f"recipe {t.recipe}: expected a mapping")
         data = copy.deepcopy(data)
         for dotted, value in _flatten(t.overrides):
-            _set(data, dotted, value, f"{self.origin}: training.{name}.overrides")
+            bad = set_path(data, dotted, value)
+            if bad:
+                raise HarnessError(
+                    f"{self.origin}: training.{name}.overrides: {dotted}: {bad} is not a "
+                    "mapping in the recipe"
+                )
         data["name"] = name
         dataset = data.setdefault("dataset", {})
         if not isinstance(dataset, dict):
@@ -230,15 +249,6 @@ def _flatten(mapping: dict, prefix: str = "") -> list[tuple[str, Any]]:
         path = f"{prefix}{k}"
         items += _flatten(v, f"{path}.") if isinstance(v, dict) and v else [(path, v)]
     return items
-
-
-def _set(data: dict, dotted: str, value: Any, where: str) -> None:
-    *parents, last = dotted.split(".")
-    for part in parents:
-        data = data.setdefault(part, {})
-        if not isinstance(data, dict):
-            raise HarnessError(f"{where}: {dotted}: {part} is not a mapping in the recipe")
-    data[last] = value
 
 
 def load_experiment(path: str | Path) -> ExperimentSpec:

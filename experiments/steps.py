@@ -16,7 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from experiments.dag import Node
-from experiments.spec import ExperimentSpec
+from experiments.spec import ExperimentSpec, eval_options
 from harness.comparability import differences
 from harness.errors import HarnessError
 from harness.paths import default_store
@@ -84,22 +84,9 @@ def _train(spec: ExperimentSpec, node: Node, quiet: bool) -> dict:
 
 
 def _evaluate(spec: ExperimentSpec, node: Node, quiet: bool) -> dict:
-    from harness.api import EvalOptions, evaluate
+    from harness.api import evaluate
 
-    e = spec.evaluation
-    options = EvalOptions(
-        limit=e.limit,
-        max_new_tokens=e.max_new_tokens,
-        temperature=e.temperature,
-        judge=e.judge,
-        judge_base_url=e.judge_base_url,
-        judge_concurrency=e.judge_concurrency,
-        data_dir=e.data_dir,
-        df_gamed=Path(e.df_gamed) if e.df_gamed else None,
-        store=spec.store,
-        quiet=quiet,
-        backend_options=dict(e.options),
-    )
+    options = eval_options(spec.evaluation, store=spec.store, quiet=quiet)
     (outcome,) = evaluate(node.model, [node.suite], options)
     if outcome.status not in DONE:
         raise HarnessError(f"{node.id}: run {outcome.run_id} {outcome.status}")
@@ -153,20 +140,13 @@ def _report(spec: ExperimentSpec, node: Node, quiet: bool) -> dict:
     from reports.spec import ReportSpec
 
     store = _store(spec)
-    r = spec.report
     report_spec = ReportSpec(
         ecd=spec.ecd,
         baselines=spec.models.baselines,
         references=spec.models.references,
-        title=r.title,
-        ablation_base=r.ablation_base,
         suites=spec.evaluation.suites,
-        category_models=r.category_models,
         runs=run_ids(node, store),
-        published=r.published,
-        examples=r.examples,
-        bootstrap=r.bootstrap,
-        seed=r.seed,
+        **asdict(spec.report),
     )
     report_spec.check(spec.origin)
     final = spec.out_dir / "report"

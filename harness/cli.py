@@ -12,12 +12,17 @@ import sys
 from functools import partial
 from pathlib import Path
 
-from harness.api import check_outputs, evaluate, judge_for, scoring_options
+from harness.api import evaluate, score
 from harness.errors import ArgumentParser, HarnessError, run_cli
-from harness.flags import EPILOG, PROG, add_judge_flags, add_run_parser, options_from
-from harness.paths import default_store
+from harness.flags import (
+    EPILOG,
+    PROG,
+    add_run_parser,
+    add_score_settings,
+    help_groups,
+    options_from,
+)
 from harness.plugins import plugins_loaded
-from harness.store import store_location
 from harness.suites import suite_names
 from harness.summary import exit_status, show
 
@@ -34,9 +39,14 @@ def _add_score(sub) -> None:
         "{prompt, response} JSONL or lm-eval's samples_ifeval_*.jsonl; MT-Bench a FastChat "
         "model_answer JSONL (judged) or model_judgment JSONL (--judgments); AlpacaEval a "
         "model_outputs.json (judged) or annotations.json (--annotations).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--suite", required=True, help=f"one of: {', '.join(suite_names())}")
-    given = p.add_mutually_exclusive_group(required=True)
+    groups = help_groups(p)
+    groups["data"].add_argument(
+        "--suite", required=True, help=f"one of: {', '.join(suite_names())}"
+    )
+    given = groups["data"].add_mutually_exclusive_group(required=True)
     given.add_argument(
         "--responses",
         type=Path,
@@ -49,27 +59,18 @@ def _add_score(sub) -> None:
     given.add_argument(
         "--annotations", type=Path, help="alpaca_eval: annotations.json (no judge calls)"
     )
-    p.add_argument(
+    groups["model"].add_argument(
         "--model",
         help="the model to score when a file holds several; also the run's model name in the "
         "store and on leaderboards (default: the file's model, else its name)",
     )
-    p.add_argument("--data-dir", help="local benchmark data (as for `run`)")
-    p.add_argument(
+    groups["data"].add_argument(
         "--allow-partial",
         action="store_true",
         help="mt_bench --responses: score an answer file that lacks questions (FastChat's "
         "check_data refuses it); the metrics are then over the answered ones only",
     )
-    p.add_argument("--output", type=Path, help="write a results JSON")
-    p.add_argument(
-        "--store",
-        type=store_location,
-        help="store for judgments and the run this creates (as for `run`); imported results "
-        "appear on leaderboards, marked as imported",
-    )
-    add_judge_flags(p)
-    p.add_argument("--quiet", action="store_true", help="no table")
+    add_score_settings(groups)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,57 +107,21 @@ def cmd_run(args) -> int:
 
 def cmd_score(args) -> int:
     """Score a file made elsewhere; the result becomes a run in the store, marked as imported."""
-    from harness import comparability
-    from harness.data import write_json_atomic
-    from harness.runner import RunOutcome, judge_key, package_versions, record_outcome
-    from harness.store import open_store
     from harness.suites import get_suite
 
-    suite = get_suite(args.suite)
-    options = options_from(args)
-    check_outputs(options)
     verdicts = args.judgments or args.annotations
-    data = suite.load(args.data_dir)
-    store = open_store(args.store or default_store())
-    judge = None
     if verdicts:
-        takes = suite.verdicts_flag
+        takes = get_suite(args.suite).verdicts_flag
         if takes is None or getattr(args, takes) is None:
-            raise HarnessError(f"suite {suite.name!r} takes --{takes or 'responses'}")
-        scoring_options(suite, options)
-        result = suite.score_verdicts(verdicts, data, args.model)
-    else:
-        if not args.responses.is_file():
-            raise HarnessError(f"responses file {args.responses} not found")
-        judge = judge_for(suite, options, store, args.allow_partial)  # sets scoring options too
-        items, responses = suite.read_responses(args.responses, data)
-        result = suite.score(items, responses, judge)
-    source = verdicts or args.responses
-    model = args.model or result.breakdown.get("model") or source.stem
-    by_id = {it["id"]: it for it in data}
-    scored_items = [by_id[r["id"]] for r in result.records if r["id"] in by_id]
-    key = comparability.key(
-        suite.name,
-        suite.version,
-        data,
-        scored_items,
-        None,  # the sampling that made these responses is unknown
-        judge_key(judge)
-        or ({"imported": str(result.breakdown.get("judge"))} if verdicts else None),
-        scoring_options(suite, options, args.allow_partial) if judge else {},
+            raise HarnessError(f"suite {args.suite!r} takes --{takes or 'responses'}")
+    outcome = score(
+        args.suite,
+        verdicts or args.responses,
+        options_from(args),
+        verdicts=bool(verdicts),
+        model=args.model,
+        allow_partial=args.allow_partial,
     )
-    config = {
-        "suite": suite.name,
-        "model": model,
-        "imported": str(source),
-        "data_source": suite.source,
-        "judge": judge.model if judge else None,
-    }
-    run_id = store.start_run(suite.name, model, None, config, key, package_versions())
-    status = record_outcome(store, run_id, result, len(result.records), imported=True)
-    if args.output:
-        write_json_atomic(args.output, store.log(run_id))
-    outcome = RunOutcome(run_id, result, status, suite, model)
     show(outcome, args.quiet, imported=True)
     return exit_status([outcome])
 

@@ -43,15 +43,20 @@ def with_flags(cls: type, data: Any, args: argparse.Namespace, flags: Iterable[C
     for f in flags:
         if getattr(args, f.path) is None:
             continue
-        value = check_flag(cls, f.path, f.flag, getattr(args, f.path))
-        *sections, name = f.path.split(".")
-        target = data
-        for section in sections:
-            if target.get(section) is None:  # absent or null: the section's defaults
-                target[section] = {}
-            target = target[section]
-            if not isinstance(target, dict):
-                break  # a malformed section: `build` reports the file's error
-        else:
-            target[name] = value
+        # a malformed section is left as it is: `build` reports the file's error
+        set_path(data, f.path, check_flag(cls, f.path, f.flag, getattr(args, f.path)))
     return data
+
+
+def set_path(data: dict, dotted: str, value: Any) -> str | None:
+    """Write `value` at `dotted` ("sft.max_steps") in a YAML mapping, making absent or null
+    sections; returns the section that is not a mapping (nothing written), else None."""
+    *sections, name = dotted.split(".")
+    for section in sections:
+        if data.get(section) is None:  # absent or null: the section's defaults
+            data[section] = {}
+        data = data[section]
+        if not isinstance(data, dict):
+            return section
+    data[name] = value
+    return None

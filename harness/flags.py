@@ -1,33 +1,27 @@
-"""The flags of `python -m harness run` and the EvalOptions they parse into.
+"""The flags of `python -m harness run` and `score`, made from EvalOptions' declarations.
 
-The harness CLI builds its `run` command from here, and training checks and runs its `--eval-args`
-through the same parser, so a flag means one thing wherever it is given.
+Each flag is an EvalOptions field (`harness.validate.setting`): its name, type, rule, default and
+help are declared there once, so `run`, `score`, training's `--eval-args` (checked through the
+same parser) and experiment specs agree. Anchor: TRL's `TrlParser` / `HfArgumentParser`, which
+build flags from config dataclasses.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
-from dataclasses import fields
+import typing
+from collections.abc import Iterable
+from dataclasses import Field, fields
 from pathlib import Path
 
 from harness.api import EvalOptions
-from harness.backends.table import backend_names, flagged_options
+from harness.backends.table import flagged_options
 from harness.errors import ArgumentParser
-from harness.store import store_location
 from harness.suites import suite_names
-from harness.validate import NON_NEGATIVE, Rule, flag_type, positive_int
+from harness.validate import GROUPS, flag_type
 
 PROG = "python -m harness"
 DEFAULT_MODEL = "smollm2-135m-instruct"  # the embedded model: runs offline on a CPU
-DEFAULTS = EvalOptions()  # the flags' defaults are the API's
-
-nonnegative_int = flag_type(NON_NEGATIVE)
-
-temperature = flag_type(
-    Rule("finite and >= 0", lambda v: math.isfinite(v) and v >= 0), float
-)  # NaN would sample garbage, silently
-
 
 EPILOG = """examples:
   python -m harness run --suite ifeval                     # embedded SmolLM2-135M on CPU
@@ -50,6 +44,49 @@ exit status: 0 every item scored; 3 finished with failed items (metrics are over
 table says how many); 1 nothing could be scored; 2 bad input (one line on stderr, nothing done);
 130 interrupted (rerun to resume)."""
 
+# What `score` takes of the settings: no model is run, so no model, sampling or limit flags.
+SCORE_SETTINGS = ("data_dir", "output", "store", "quiet")
+
+
+def help_groups(parser: argparse.ArgumentParser) -> dict[str, argparse._ArgumentGroup]:
+    """--help's sections (model, sampling, judge, data, output), in that order."""
+    return {name: parser.add_argument_group(name) for name in GROUPS}
+
+
+def add_settings(
+    groups: dict[str, argparse._ArgumentGroup], names: Iterable[str] | None = None
+) -> None:
+    """A flag per EvalOptions field that has one (`names`: only those, else all), each in its
+    help group, read and checked as the field's type and rule."""
+    hints = typing.get_type_hints(EvalOptions)
+    for f in fields(EvalOptions):
+        if not f.metadata.get("flag") or (names is not None and f.name not in names):
+            continue
+        meta = f.metadata
+        text = meta["help"] if isinstance(meta["help"], str) else meta["help"]()
+        groups[meta["group"]].add_argument(
+            "--" + f.name.replace("_", "-"),
+            dest=f.name,
+            default=f.default,
+            help=text,
+            **({"metavar": meta["metavar"]} if meta["metavar"] else {}),
+            **_reader(f, hints[f.name]),
+        )
+
+
+def _reader(f: Field, hint) -> dict:
+    """argparse keywords that read the flag's text as the field's type and check its rule."""
+    if f.metadata["parse"]:
+        return {"type": f.metadata["parse"]}
+    kinds = [k for k in typing.get_args(hint) or (hint,) if k is not type(None)]
+    kind = kinds[0]
+    if kind is bool:
+        return {"action": "store_true"}
+    if kind in (int, float):
+        rule = f.metadata["rule"]
+        return {"type": flag_type(rule, kind) if rule else kind}
+    return {"type": Path} if kind is Path else {}
+
 
 def add_run_parser(sub) -> None:
     """The `run` subcommand: the model, the suites and every EvalOptions field as a flag."""
@@ -61,110 +98,28 @@ def add_run_parser(sub) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument(
+    groups = help_groups(p)
+    groups["data"].add_argument(
         "--suite",
         required=True,
         help=f"one of: {', '.join(suite_names())}; several, comma-separated "
         "(ifeval,mt_bench); or all (each of them in turn)",
     )
-    p.add_argument(
+    groups["model"].add_argument(
         "--model",
         default=DEFAULT_MODEL,
         help="registry name (see `models`), local checkpoint dir or HF id "
         "(default: the embedded smollm2-135m-instruct)",
     )
-    p.add_argument(
-        "--backend",
-        help=f"{', '.join(backend_names())} (default: the registry entry's, else hf)",
-    )
-    p.add_argument(
-        "--model-tag",
-        help="a name for the weights behind --model, part of its cache identity: use it when an "
-        "endpoint serves different weights under one name and reports nothing that tells them "
-        "apart (GET /models gives no root)",
-    )
-    p.add_argument("--limit", type=positive_int, help="only the first N items (quick checks)")
     for option in flagged_options():  # each backend's declared options; flags beat the entry's
-        option.add_flag(p)
-    p.add_argument(
-        "--max-new-tokens", type=positive_int, help="default: the registry entry's sampling"
-    )
-    p.add_argument("--temperature", type=temperature, help="default: the entry's (0 = greedy)")
-    p.add_argument(
-        "--refresh",
-        action="store_true",
-        help="generate and judge again even what the store has, replacing the cached entries",
-    )
-    p.add_argument(
-        "--data-dir",
-        help="local benchmark data (default: $ECD_HARNESS_DATA, then the "
-        "HF hub, then the installed data wheel)",
-    )
-    p.add_argument(
-        "--output",
-        type=Path,
-        help="write a results JSON (config, versions, metrics, per-item records); with "
-        "--suite all, one file per suite (NAME.SUITE.json)",
-    )
-    p.add_argument(
-        "--export",
-        type=Path,
-        help="also write the judged suites' native files here (FastChat model_answer and "
-        "model_judgment JSONL; alpaca_eval model_outputs.json and annotations.json)",
-    )
-    add_judge_flags(p)
-    _add_store_flags(p)
+        option.add_flag(groups["model"])
+    add_settings(groups)
 
 
-def add_judge_flags(p) -> None:
-    """The judge's flags, which `score` takes too."""
-    p.add_argument(
-        "--judge",
-        help="judge model for judged suites: a registry name or any OpenAI-compatible model "
-        "(default: each suite's reference judge: gpt-4 for mt_bench and followbench, "
-        "gpt-4-1106-preview for alpaca_eval, gpt-4-0314 for infobench)",
-    )
-    p.add_argument("--judge-base-url", help="OpenAI-compatible judge endpoint (e.g. vllm serve)")
-    p.add_argument("--judge-model-tag", help="as --model-tag, for the judge's weights")
-    p.add_argument(
-        "--judge-concurrency",
-        type=positive_int,
-        default=DEFAULTS.judge_concurrency,
-        help="parallel judge requests (default: the judge's registry entry, else 16)",
-    )
-    p.add_argument(
-        "--judge-parse-retries",
-        type=nonnegative_int,
-        default=DEFAULTS.judge_parse_retries,
-        help="re-ask a judge whose reply has no verdict this many times (default "
-        f"{DEFAULTS.judge_parse_retries}: one call "
-        "per judgment, as FastChat and alpaca_eval; a failed judgment scores -1 / no "
-        "preference). Recorded in the run; runs with other values are not compared",
-    )
-    p.add_argument(
-        "--reference-answers",
-        metavar="JUDGE",
-        help="mt_bench: grade math/reasoning/coding against this judge's reference answers "
-        "(reference_answer/JUDGE.jsonl) instead of the judge's own, which FastChat requires; "
-        "recorded in the run",
-    )
-    p.add_argument(
-        "--df-gamed",
-        type=Path,
-        help="local copy of alpaca_eval's df_gamed.csv for the length-controlled win rate "
-        "(default: $ECD_HARNESS_DF_GAMED, the data dir, then the HF hub)",
-    )
-
-
-def _add_store_flags(p) -> None:
-    p.add_argument(
-        "--store",
-        type=store_location,
-        default=None,
-        help="SQLite store file, or a postgresql://user:pass@host:port/db URL for a store shared "
-        "across machines (default: $ECD_HARNESS_STORE or $ECD_HARNESS_HOME/store.sqlite)",
-    )
-    p.add_argument("--quiet", action="store_true", help="no progress bars or table")
+def add_score_settings(groups: dict[str, argparse._ArgumentGroup]) -> None:
+    """`score`'s settings: the judge's (responses are judged) and where data and results go."""
+    judge = [f.name for f in fields(EvalOptions) if f.metadata.get("group") == "judge"]
+    add_settings(groups, [*judge, *SCORE_SETTINGS])
 
 
 def options_from(args: argparse.Namespace) -> EvalOptions:

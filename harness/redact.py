@@ -97,6 +97,8 @@ def redact_tree(value):
         return {k: redact_tree(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [redact_tree(v) for v in value]
+    if isinstance(value, os.PathLike):  # a file setting: recorded as its text
+        value = os.fspath(value)
     if isinstance(value, str):
         return redact_url(value) if "://" in value else redact(value)
     return value

@@ -10,7 +10,6 @@ from importlib import metadata
 
 from harness.backends import Backend, Completion, Conversation, SamplingParams, Usage
 from harness.cache import CachedBackend
-from harness.comparability import key
 from harness.errors import StoreError
 from harness.registry import ModelSpec
 from harness.store import Store, cache_key
@@ -164,21 +163,21 @@ def judge_key(judge) -> dict | None:
 
 def execute(
     suite: Suite,
-    data: list[dict],
     items: list[dict],
     fingerprint: str,
     params: SamplingParams,
     store: Store,
     config: RunConfig,
     make_backend: Callable[[], Backend],
+    comparability: dict,
     judge=None,
     progress: bool = True,
 ) -> RunOutcome:
     """One run: register it, generate what is missing, score, and store scores with metrics.
 
-    `data` is everything the suite loaded, `items` what this run scores (both go into the run's
-    comparability key). A run where some units failed ends `finished_with_failures`; one where
-    nothing could be scored ends `failed` with the first reason, and stores no metrics.
+    `comparability` is the run's key (`harness.api.PreparedRun.key`). A run where some units
+    failed ends `finished_with_failures`; one where nothing could be scored ends `failed` with
+    the first reason, and stores no metrics.
     """
     generator = CachedGenerator(
         store,
@@ -187,9 +186,6 @@ def execute(
         make_backend,
         progress,
         refresh=config.refresh,
-    )
-    comparability = key(
-        suite.name, suite.version, data, items, params.as_dict(), judge_key(judge), config.options
     )
     run_id = store.start_run(
         suite.name, config.model, fingerprint, asdict(config), comparability, package_versions()

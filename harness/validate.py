@@ -19,7 +19,7 @@ import re
 import tempfile
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,9 +58,50 @@ def between(low: int, high: int) -> Rule:
     return Rule(f"in {low}..{high}", lambda v: low <= v <= high)
 
 
+GROUPS = ("model", "sampling", "judge", "data", "output")  # --help's sections, in this order
+
+
+def setting(
+    default: Any,
+    help: str | Callable[[], str],
+    group: str,
+    *,
+    rule: Rule | None = None,
+    flag: bool = True,
+    metavar: str | None = None,
+    parse: Callable[[str], Any] | None = None,
+) -> Any:
+    """A config field declared once: its YAML key and type are the field's; `rule`, `default`
+    and `help` serve `build` (YAML), the flag (`--the-name`, in `group` of --help; `flag=False`:
+    none) and any spec that reuses the field. `help` may be a function, for text known only at
+    run time (registered backends); `parse` reads a flag's text where the type alone can't."""
+    if group not in GROUPS:
+        raise ValueError(f"group {group!r} is not one of {GROUPS}")
+    meta = {"rule": rule, "help": help, "group": group, "flag": flag}
+    meta |= {"metavar": metavar, "parse": parse}
+    return dataclasses.field(default=default, metadata=meta)
+
+
 def is_number(value) -> bool:
     """A finite int or float (YAML's .nan and .inf, and true/false, are not numbers)."""
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def reused(cls, names: Iterable[str]) -> list[tuple[str, Any, dataclasses.Field]]:
+    """Fields of dataclass `cls` as `dataclasses.make_dataclass` takes them (type, default,
+    rule and help kept): a config that reuses another's settings declares none of them again."""
+    hints = _hints(cls)
+    found = {f.name: f for f in dataclasses.fields(cls)}
+    out = []
+    for name in names:
+        f = found[name]
+        kept = {"metadata": f.metadata}
+        if f.default_factory is not dataclasses.MISSING:
+            kept["default_factory"] = f.default_factory
+        else:
+            kept["default"] = f.default
+        out.append((name, hints[name], dataclasses.field(**kept)))
+    return out
 
 
 # ------------------------------------------------------------------------------ YAML -> dataclass
@@ -155,6 +196,9 @@ def _convert(hint, value, origin: str, key: str):
     elif hint in (bool, str):
         if type(value) is hint:
             return value
+    elif hint is Path:
+        if isinstance(value, str) and value:
+            return Path(value)
     elif kind in (list, tuple) and isinstance(value, list):
         return [_element(args[0], v, origin, f"{key}[{i}]") for i, v in enumerate(value)]
     elif kind is dict and isinstance(value, dict):
@@ -193,6 +237,8 @@ def _describe(hint) -> str:
         return f"a list of {_describe(args[0])}"
     if kind is dict:
         return f"a mapping of {_describe(args[0])} to {_describe(args[1])}"
+    if hint is Path:
+        return "a path"
     return getattr(hint, "__name__", str(hint))
 
 

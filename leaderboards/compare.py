@@ -21,7 +21,7 @@ from harness.comparability import differences
 from harness.errors import HarnessError
 from harness.store import Run, Store
 from harness.suites import check_suites
-from harness.validate import check_writable
+from harness.validate import check_writable, flag_type
 from leaderboards import items, stats
 from leaderboards.board import latest, open_existing_store, suite_of
 from leaderboards.render import FORMATS, Table
@@ -216,9 +216,9 @@ def add_parser(sub) -> None:
     p.add_argument("--suite", action="append", help="only this suite (repeatable)")
     p.add_argument(
         "--bootstrap",
-        type=int,
+        type=flag_type(stats.BOOTSTRAP),
         default=stats.N_BOOT,
-        help=f"bootstrap resamples (default {stats.N_BOOT}, as leaderboards and reports)",
+        help=f"resamples, {stats.BOOTSTRAP.text} (default {stats.N_BOOT}, as leaderboards and reports)",
     )
     p.add_argument("--seed", type=int, default=stats.SEED, help="bootstrap seed (default 0)")
     p.add_argument("--alpha", type=float, default=stats.ALPHA, help="level (default 0.05)")
@@ -266,8 +266,6 @@ def cmd_compare(args) -> int:
         raise HarnessError("--category, --direction and --items-out go with --items; add --items")
     if args.items_out:
         check_writable(args.items_out, "--items-out")
-    if args.bootstrap < 100:
-        raise HarnessError("--bootstrap must be at least 100 resamples")
     if not 0 < args.alpha < 1:
         raise HarnessError("--alpha must be between 0 and 1")
     store = open_existing_store(args.store)

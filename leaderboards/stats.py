@@ -22,7 +22,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from harness.validate import between
+
 N_BOOT = 10000  # one resample count for compare, leaderboards, reports and experiments
+BOOTSTRAP = between(100, 1_000_000)  # resamples; fewer: unstable intervals; more: hours and GB
 SEED = 0
 ALPHA = 0.05
 

@@ -24,10 +24,8 @@ from pathlib import Path
 from harness.data import parse_yaml, read_text
 from harness.errors import HarnessError
 from harness.suites import check_suites
-from harness.validate import NON_NEGATIVE, SEED, between, build
+from harness.validate import NON_NEGATIVE, SEED, build
 from leaderboards import stats
-
-BOOTSTRAP = between(100, 1_000_000)  # fewer: unstable intervals; more: hours and gigabytes
 
 
 @dataclass
@@ -43,7 +41,7 @@ class ReportSpec:
     runs: list[str] = field(default_factory=list)
     published: bool = True
     examples: int = NON_NEGATIVE.field(3)
-    bootstrap: int = BOOTSTRAP.field(stats.N_BOOT)
+    bootstrap: int = stats.BOOTSTRAP.field(stats.N_BOOT)
     seed: int = SEED.field(stats.SEED)
 
     def __post_init__(self) -> None:

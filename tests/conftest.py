@@ -14,6 +14,47 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("ECD_HARNESS_DATA") or ROOT.parent / "shared" / "benchmarks")
 
 
+# The inner loop's tier (`pytest -m fast`): files whose tests load no model and start no server
+# (PostgreSQL, Ray, Chromium, pdfLaTeX, vLLM). In them, a test that asks for a heavy fixture
+# below is left out of the tier all the same. `pytest` with no -m still runs everything.
+FAST_FILES = {
+    "test_alpaca_eval.py",
+    "test_api.py",
+    "test_bad_inputs_pipeline.py",
+    "test_cli_errors.py",
+    "test_comparability.py",
+    "test_compare.py",
+    "test_followbench.py",
+    "test_generation.py",
+    "test_golden.py",
+    "test_ifbench.py",
+    "test_ifeval_rules.py",
+    "test_infobench.py",
+    "test_judge.py",
+    "test_judge_fidelity.py",
+    "test_layers.py",
+    "test_leaderboards.py",
+    "test_model_layer.py",
+    "test_mt_bench.py",
+}
+# the embedded model, a PostgreSQL server, a random model, a store filled by embedded runs
+HEAVY_FIXTURES = {
+    "embedded_model_dir",
+    "postgres",
+    "postgres_url",
+    "store_at",
+    "tiny_teacher",
+    "filled",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        light = not HEAVY_FIXTURES & set(getattr(item, "fixturenames", ()))
+        if item.path.name in FAST_FILES and light:
+            item.add_marker(pytest.mark.fast)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def harness_home(tmp_path_factory) -> Path:
     """One home per test session: the embedded model is converted once and shared by all tests."""

@@ -262,9 +262,10 @@ def run_judged_suite(suite, items, store, server):
     """Run a judged suite with the loopback server as both the model under test and the judge.
     Returns (run id, SuiteResult)."""
     from harness.backends import SamplingParams, fingerprint_for, make_backend
+    from harness.comparability import key
     from harness.judges import make_judge
     from harness.registry import ModelSpec
-    from harness.runner import RunConfig, execute
+    from harness.runner import RunConfig, execute, judge_key
 
     spec = ModelSpec(name="loop-model", source="loop-model", backend="openai")
     params = SamplingParams(max_new_tokens=64)
@@ -273,12 +274,12 @@ def run_judged_suite(suite, items, store, server):
     outcome = execute(
         suite,
         items,
-        items,
         fingerprint_for(spec, "openai", base_url=server.base_url),
         params,
         store,
         config,
         lambda: make_backend(spec, "openai", base_url=server.base_url, **FAST),
+        key(suite.name, suite.version, items, items, params.as_dict(), judge_key(judge)),
         judge=judge,
         progress=False,
     )

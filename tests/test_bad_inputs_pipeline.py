@@ -288,8 +288,11 @@ def recipe(tmp: Path, spoil: dict[str, str | bytes] | None = None, **changes) ->
     [
         ({"sft": {"max_steps": -5}}, "sft.max_steps: expected int -1 (train num_train_epochs)"),
         ({"dpo": {"max_steps": 0}}, "dpo.max_steps: expected int -1 (train num_train_epochs)"),
-        ({"sft": {"learning_rate": 0}}, "sft.learning_rate: expected float > 0, got 0"),
-        ({"dpo": {"learning_rate": -1e-5}}, "dpo.learning_rate: expected float > 0, got -1e-05"),
+        ({"sft": {"learning_rate": 0}}, "sft.learning_rate: expected float in (0, 1], got 0"),
+        (
+            {"dpo": {"learning_rate": -1e-5}},
+            "dpo.learning_rate: expected float in (0, 1], got -1e-05",
+        ),
         ({"sft": {"num_train_epochs": 0}}, "sft.num_train_epochs: expected float > 0, got 0"),
         (
             {"sft": {"per_device_train_batch_size": 0}},

@@ -3,6 +3,7 @@ that does nothing, Ray and PostgreSQL giving the local run's results."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -313,6 +314,28 @@ def test_tiny_experiment_runs_resumes_after_kills_and_a_second_run_does_nothing(
     assert len(finished) == len({(r.model, r.suite) for r in finished}) == 3
     assert killed.count("nodes") == 8
     assert (work / "out" / "report" / "report.md").is_file()
+
+
+def test_the_plans_evaluation_keys_are_the_runs_comparability_keys(reference):
+    """The planner addresses an evaluation by the harness's own prepared run
+    (`harness.api.prepare`): each evaluate node the experiment marked done holds the very
+    comparability key its run stored, baselines and trained ECD models alike."""
+    from experiments.dag import build_plan
+    from experiments.spec import load_experiment
+
+    ref, _, _ = reference
+    plan = build_plan(load_experiment(tiny_spec(ref, ref / "store.sqlite")))
+    store = open_store(ref / "store.sqlite")
+    try:
+        evals = plan.evals()
+        assert {n.model for n in evals} == {"tiny-base", "ecd-a", "ecd-b"}
+        for node in evals:
+            record = store.get_node(node.key)
+            assert record is not None, f"{node.id}: the plan's key is not the one run"
+            stored = store.run(record["run_id"]).comparability
+            assert stored == json.loads(json.dumps(node.inputs["run"]))
+    finally:
+        store.close()
 
 
 def test_ray_cluster_and_postgres_store_give_the_local_results(tmp_path, reference, postgres_url):

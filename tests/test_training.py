@@ -212,6 +212,10 @@ def _error(argv: list[str], capsys) -> str:
         ({"stage": "rlhf"}, "unknown stage 'rlhf'"),
         ({"dpo": {"trl": {"betta": 0.1}}}, "does not know"),
         ({"dpo": {"beta": "high"}}, "expected float"),
+        (
+            {"sft": {"learning_rate": 1e300}},
+            "sft.learning_rate: expected float in (0, 1], got 1e+300",
+        ),
         ({"chat_template": "zephir"}, "not a template, a .jinja file or a shipped name (zephyr)"),
     ],
 )
@@ -219,6 +223,15 @@ def test_recipe_mistakes_are_one_line(tmp_path, capsys, change, expected):
     export = write_export(tmp_path / "export", n=2)
     recipe = tiny_recipe(tmp_path, tmp_path / "no-model-here", export, **change)
     assert expected in _error(["check", str(recipe)], capsys)
+
+
+def test_an_unclosed_quote_in_eval_args_is_one_line_before_training(tmp_path, capsys):
+    recipe = tiny_recipe(tmp_path, tmp_path / "no-model-here", write_export(tmp_path / "e", n=2))
+    argv = ["run", str(recipe), "--eval", "ifeval", "--eval-args", "--judge 'x"]
+    assert '--eval-args "--judge \'x": No closing quotation; close the quote' in _error(
+        argv, capsys
+    )
+    assert not (tmp_path / "runs").exists()
 
 
 def test_a_key_given_twice_is_refused(tmp_path, capsys):

@@ -296,7 +296,7 @@ def test_a_killed_run_is_interrupted_not_running(tmp_path):
         (["--limit", "-1"], "--limit: expected int > 0"),
         (["--concurrency", "0"], "--concurrency: expected int > 0"),
         (["--batch-size", "0"], "--batch-size: expected int > 0"),
-        (["--max-new-tokens", "-1"], "--max-new-tokens: expected int > 0"),
+        (["--max-new-tokens", "-1"], "--max-new-tokens: expected int in 1..1048576"),
         (["--temperature", "nan"], "--temperature: expected float finite and >= 0"),
         (["--temperature", "-0.5"], "--temperature: expected float finite"),
         (["--judge-concurrency", "0"], "--judge-concurrency: expected int > 0"),

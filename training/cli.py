@@ -6,7 +6,7 @@ import argparse
 import shlex
 from pathlib import Path
 
-from harness.errors import ArgumentParser, run_cli
+from harness.errors import ArgumentParser, HarnessError, run_cli
 from harness.store import store_location
 from harness.validate import positive_int, safe_name
 
@@ -81,7 +81,10 @@ def cmd_check(args) -> int:
 def cmd_run(args) -> int:
     from training.runner import RunOptions, evaluate, train
 
-    eval_args = shlex.split(args.eval_args)
+    try:
+        eval_args = shlex.split(args.eval_args)
+    except ValueError as e:  # an unclosed quote: say which flag, before any training
+        raise HarnessError(f"--eval-args {args.eval_args!r}: {e}; close the quote") from None
     if args.eval:
         from harness.flags import parse_run_flags
         from harness.suites import get_suite

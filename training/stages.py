@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 
 from harness.errors import HarnessError
-from harness.validate import NON_NEGATIVE, POSITIVE, Rule
+from harness.validate import FRACTION, NON_NEGATIVE, POSITIVE, Rule
 
 # transformers' Trainer: max_steps > 0 overrides num_train_epochs, -1 (the default) leaves it
 MAX_STEPS = Rule("-1 (train num_train_epochs) or > 0", lambda v: v == -1 or v > 0)
@@ -32,7 +32,7 @@ LOSS_TYPES = Rule(
 class StageSettings:
     """The TRL settings all stages share; `trl` passes any other field of the stage's TRL config."""
 
-    learning_rate: float = POSITIVE.field(2e-5)
+    learning_rate: float = FRACTION.field(2e-5)  # above 1 is a typo (1e300)
     num_train_epochs: float = POSITIVE.field(1.0)
     max_steps: int = MAX_STEPS.field(-1)
     per_device_train_batch_size: int = POSITIVE.field(8)
@@ -81,7 +81,7 @@ class SFTSettings(StageSettings):
 
 @dataclass
 class DPOSettings(StageSettings):
-    learning_rate: float = POSITIVE.field(5e-7)
+    learning_rate: float = FRACTION.field(5e-7)  # above 1 is a typo (1e300)
     beta: float = POSITIVE.field(0.1)
     loss_type: str | list[str] = LOSS_TYPES.field("sigmoid")
     # "policy": the model entering DPO (the SFT result, or the base model); else a model name/path
