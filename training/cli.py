@@ -9,6 +9,7 @@ from pathlib import Path
 from harness.errors import ArgumentParser, run_cli
 from harness.store import store_location
 from harness.validate import positive_int, safe_name
+from training.recipe import LOGGERS, parse_report_to
 
 EPILOG = """examples:
   python -m training check training/recipes/tiny-cpu.yaml
@@ -65,6 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--store", type=store_location, help="harness store for --eval (default as the harness)"
     )
     run.add_argument("--quiet", action="store_true", help="no evaluation table")
+    run.add_argument(
+        "--report-to",
+        metavar="LOGGERS",
+        help=f"log training to these, comma-separated ({', '.join(LOGGERS)}, or none); "
+        "default: the recipe's report_to",
+    )
     return parser
 
 
@@ -98,6 +105,9 @@ def cmd_run(args) -> int:
         eval_args=eval_args,
         store=args.store,
         quiet=args.quiet,
+        report_to=None
+        if args.report_to is None
+        else parse_report_to(args.report_to.split(","), "--report-to"),
     )
     spec = train(args.recipe, options)
     return evaluate(spec.name, options)
