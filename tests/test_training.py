@@ -255,6 +255,29 @@ def test_global_batch_size_splits_over_processes():
     assert SFTSettings(per_device_train_batch_size=4).batch_plan(8) == (4, 1)
 
 
+def test_launch_configs_are_checked_against_accelerate(tmp_path, capsys):
+    """The shipped launch configs pass `training check --launch`; a key accelerate would drop in
+    silence (a typo, or a name from another accelerate version) is one line."""
+    recipe = tiny_recipe(tmp_path, tmp_path / "no-model-here", write_export(tmp_path / "e", n=2))
+    configs = sorted((ROOT / "training" / "launch").glob("*.yaml"))
+    argv = ["check", str(recipe)] + [a for c in configs for a in ("--launch", str(c))]
+    assert training_main(argv) == 0
+    out = capsys.readouterr().out
+    assert "zero3.yaml: DEEPSPEED, 8 processes (accelerate 1.15" in out
+    assert "fsdp.yaml: FSDP, 8 processes" in out
+
+    config = yaml.safe_load((ROOT / "training" / "launch" / "zero3.yaml").read_text())
+    config["deepspeed_config"]["zero_stge"] = config["deepspeed_config"].pop("zero_stage")
+    bad = tmp_path / "zero3.yaml"
+    bad.write_text(yaml.safe_dump(config))
+    err = _error(["check", str(recipe), "--launch", str(bad)], capsys)
+    assert "deepspeed_config has keys ['zero_stge'] that accelerate" in err
+    bad.write_text(yaml.safe_dump({**config, "num_gpus": 8}))
+    assert "keys ['num_gpus'] that accelerate 1.15" in _error(
+        ["check", str(recipe), "--launch", str(bad)], capsys
+    )
+
+
 def _error(argv: list[str], capsys) -> str:
     assert training_main(argv) == 2
     err = capsys.readouterr().err

@@ -231,10 +231,16 @@ def _adapter_options(recipe: Recipe) -> dict:
 
 
 def _merge_adapter(base_path: str, adapter_dir: Path, out: Path, tokenizer, dtype: str) -> None:
-    """Fold LoRA weights into a full-precision copy of the stage's input model."""
+    """Fold LoRA weights into a full-precision copy of the stage's input model (main rank only).
+
+    Under ZeRO-3 transformers would load that copy partitioned, a collective the other ranks
+    never join (measured: a hang after training): the trainer's ZeRO-3 setting is dropped first."""
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
+    from transformers.integrations.deepspeed import unset_hf_deepspeed_config
+
+    unset_hf_deepspeed_config()
 
     base = AutoModelForCausalLM.from_pretrained(base_path, dtype=getattr(torch, dtype))
     merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
