@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import ROOT, run_module
+from safetensors.torch import load_file
 
 from harness.registry import ModelSpec, register
 from harness.store import open_store
@@ -310,6 +311,29 @@ def test_tiny_experiment_runs_resumes_after_kills_and_a_second_run_does_nothing(
     assert len(finished) == len({(r.model, r.suite) for r in finished}) == 3
     assert killed.count("nodes") == 8
     assert (work / "out" / "report" / "report.md").is_file()
+
+
+def test_training_steps_at_gpus_2_run_two_processes_with_the_local_results(tmp_path, reference):
+    """`gpus: 2` launches each training step on 2 ranks (accelerate launch; gloo on CPU): the
+    same global batch, so the same trained models and the same scores as one process."""
+    spec = yaml.safe_load(tiny_spec(tmp_path, tmp_path / "store.sqlite").read_text())
+    for entry in spec["training"].values():
+        entry["gpus"] = 2
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    r = _run(path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    (log,) = (tmp_path / "out" / "models" / "ecd-a").glob("*.launch.log")
+    assert log.read_text().count("sft: global batch 4 = 2 processes x 2 per device") == 1
+    assert metrics(tmp_path / "store.sqlite") == reference[1]
+    ref_models = sorted((reference[0] / "out" / "models").rglob("dpo/model/model.safetensors"))
+    models = sorted((tmp_path / "out" / "models").rglob("dpo/model/model.safetensors"))
+    # the same weights up to float32 summation order (gradients summed over ranks vs accumulated)
+    assert len(models) == len(ref_models) == 2
+    for mine, ref in zip(models, ref_models):
+        a, b = load_file(mine), load_file(ref)
+        assert a.keys() == b.keys()
+        assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-6
 
 
 def test_ray_cluster_and_postgres_store_give_the_local_results(tmp_path, reference, postgres_url):
