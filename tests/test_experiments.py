@@ -313,15 +313,19 @@ def test_tiny_experiment_runs_resumes_after_kills_and_a_second_run_does_nothing(
     assert (work / "out" / "report" / "report.md").is_file()
 
 
-def test_training_steps_at_gpus_2_run_two_processes_with_the_local_results(tmp_path, reference):
-    """`gpus: 2` launches each training step on 2 ranks (accelerate launch; gloo on CPU): the
-    same global batch, so the same trained models and the same scores as one process."""
+@pytest.mark.parametrize("executor", ["local", "ray"])
+def test_training_steps_at_gpus_2_run_two_processes_with_the_local_results(
+    tmp_path, reference, executor
+):
+    """`gpus: 2` launches each training step on 2 ranks (accelerate launch; gloo on CPU), from
+    this process or a Ray task: the same global batch, so the same trained models and the same
+    scores as one process."""
     spec = yaml.safe_load(tiny_spec(tmp_path, tmp_path / "store.sqlite").read_text())
     for entry in spec["training"].values():
         entry["gpus"] = 2
     path = tmp_path / "spec.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    r = _run(path)
+    r = _run(path, "--executor", executor, *(["--ray-cpus", "2"] if executor == "ray" else []))
     assert r.returncode == 0, r.stderr[-3000:]
     (log,) = (tmp_path / "out" / "models" / "ecd-a").glob("*.launch.log")
     assert log.read_text().count("sft: global batch 4 = 2 processes x 2 per device") == 1
