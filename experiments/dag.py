@@ -29,6 +29,7 @@ class Node:
     inputs: dict  # everything the output depends on: the node's address
     estimate: Estimate = field(default_factory=Estimate)
     gpus: int = 0
+    processes: int = 1  # a training step's ranks (accelerate launch): its gpus, on CPU too
     model: str | None = None
     suite: str | None = None
     unknown: str | None = None  # why the address can't be known yet (identity needs the network)
@@ -150,7 +151,9 @@ def _train(spec: ExperimentSpec, name: str, gen: Node, n_seeds: int) -> Node:
         rows, sequences = export[stage]
         s = recipe.settings(stage)
         n = min(rows, recipe.dataset.max_samples or rows)
-        per_step = s.per_device_train_batch_size * s.gradient_accumulation_steps
+        per_step = (
+            s.global_batch_size or s.per_device_train_batch_size * s.gradient_accumulation_steps
+        )
         steps = s.max_steps if s.max_steps > 0 else math.ceil(s.num_train_epochs * n / per_step)
         seen += steps * per_step * (s.max_length or 2048) * sequences
     est = training(_rate(spec, "train", TRAINER), _params_b(base), seen)
@@ -167,6 +170,7 @@ def _train(spec: ExperimentSpec, name: str, gen: Node, n_seeds: int) -> Node:
         },
         est,
         gpus=t.gpus if spec.estimate.device == "gpu" else 0,
+        processes=max(t.gpus, 1),
         model=name,
         unknown=unknown,
     )

@@ -49,7 +49,9 @@ class TrainSpec:
     recipe: str  # a shipped recipe's name (training/recipes/NAME.yaml) or a recipe file
     data: str  # a variant name, or "main" for the generation's own export
     overrides: dict[str, Any] = field(default_factory=dict)  # recipe keys, nested or dotted
-    gpus: int = NON_NEGATIVE.field(1)  # GPUs the Ray executor reserves (on a GPU cluster)
+    # GPUs the Ray executor reserves (on a GPU cluster), and the processes training runs on: over
+    # 1, `accelerate launch --num_processes gpus` (DDP; on a CPU-only host, ranks over gloo)
+    gpus: int = NON_NEGATIVE.field(1)
 
 
 @dataclass

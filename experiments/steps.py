@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -79,8 +80,40 @@ def _train(spec: ExperimentSpec, node: Node, quiet: bool) -> dict:
     os.replace(tmp, recipe)
     # one folder per recipe and data: a changed setting trains anew beside the old checkpoint
     out = spec.out_dir / "models" / node.model / node.key[:12]
-    model = train(recipe, RunOptions(output_dir=out, name=node.model, quiet=quiet))
+    if node.processes > 1:
+        from harness.registry import load_registry
+
+        _launch_training(node, recipe, out, quiet)
+        model = load_registry()[node.model]
+    else:
+        model = train(recipe, RunOptions(output_dir=out, name=node.model, quiet=quiet))
     return {"path": model.source, "meta": model.meta}
+
+
+def _launch_training(node: Node, recipe: Path, out: Path, quiet: bool) -> None:
+    """`python -m training run` on node.processes ranks through accelerate launch (DDP), its
+    output in <out>.launch.log; the recipe's global_batch_size keeps the 1-process batch."""
+    import socket
+
+    with socket.socket() as s:  # a free port for the ranks' rendezvous
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    root = str(Path(__file__).resolve().parents[1])  # where `training` imports from
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu"]
+    cmd += ["--num_processes", str(node.processes), "--num_machines", "1"]
+    cmd += ["--main_process_port", str(port), "--dynamo_backend", "no"]
+    cmd += ["-m", "training", "run", str(recipe), "--output-dir", str(out), "--name", node.model]
+    log = out.with_name(out.name + ".launch.log")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("w") as f:
+        rc = subprocess.run(
+            [*cmd, *(["--quiet"] if quiet else [])], env=env, stdout=f, stderr=subprocess.STDOUT
+        ).returncode
+    if rc:
+        said = [line for line in log.read_text().splitlines() if "error: " in line]
+        why = said[-1][said[-1].index("error: ") :] if said else f"accelerate launch exited {rc}"
+        raise HarnessError(f"{node.id}: {why} (log: {log})")
 
 
 def _evaluate(spec: ExperimentSpec, node: Node, quiet: bool) -> dict:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import ROOT, run_module
+from safetensors.torch import load_file
 
 from harness.registry import ModelSpec, register
 from harness.store import open_store
@@ -254,7 +255,9 @@ def test_plan_of_the_paper_prints_the_whole_dag_with_costs():
     assert "Qwen2.5-0.5B shapes on one H100" in out  # which measurement the hours come from
     # the baselines are served by vLLM, not measured on a GPU yet: no hours borrowed from hf
     assert rows["evaluate:zephyr-7b-beta:ifeval"].split()[-1] == "-"
-    assert re.search(r"no time: evaluate:\S+ and \d+ more steps: vllm generate not measured on gpu", out)
+    assert re.search(
+        r"no time: evaluate:\S+ and \d+ more steps: vllm generate not measured on gpu", out
+    )
     # offline, identities that need the hub or an API key are said once per cause, not guessed
     assert "unknown until run: generate: OPENAI_API_KEY is not set" in out
 
@@ -336,6 +339,33 @@ def test_the_plans_evaluation_keys_are_the_runs_comparability_keys(reference):
             assert stored == json.loads(json.dumps(node.inputs["run"]))
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("executor", ["local", "ray"])
+def test_training_steps_at_gpus_2_run_two_processes_with_the_local_results(
+    tmp_path, reference, executor
+):
+    """`gpus: 2` launches each training step on 2 ranks (accelerate launch; gloo on CPU), from
+    this process or a Ray task: the same global batch, so the same trained models and the same
+    scores as one process."""
+    spec = yaml.safe_load(tiny_spec(tmp_path, tmp_path / "store.sqlite").read_text())
+    for entry in spec["training"].values():
+        entry["gpus"] = 2
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    r = _run(path, "--executor", executor, *(["--ray-cpus", "2"] if executor == "ray" else []))
+    assert r.returncode == 0, r.stderr[-3000:]
+    (log,) = (tmp_path / "out" / "models" / "ecd-a").glob("*.launch.log")
+    assert log.read_text().count("sft: global batch 4 = 2 processes x 2 per device") == 1
+    assert metrics(tmp_path / "store.sqlite") == reference[1]
+    ref_models = sorted((reference[0] / "out" / "models").rglob("dpo/model/model.safetensors"))
+    models = sorted((tmp_path / "out" / "models").rglob("dpo/model/model.safetensors"))
+    # the same weights up to float32 summation order (gradients summed over ranks vs accumulated)
+    assert len(models) == len(ref_models) == 2
+    for mine, ref in zip(models, ref_models):
+        a, b = load_file(mine), load_file(ref)
+        assert a.keys() == b.keys()
+        assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-6
 
 
 def test_ray_cluster_and_postgres_store_give_the_local_results(tmp_path, reference, postgres_url):

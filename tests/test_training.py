@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import shutil
@@ -18,6 +19,7 @@ from harness.registry import load_registry
 from harness.store import Store
 from training.cli import main as training_main
 from training.random_model import build_random_model
+from training.recipe import LOGGERS
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_RECIPE = ROOT / "training" / "recipes" / "tiny-cpu.yaml"
@@ -196,6 +198,84 @@ def test_dpo_only_full_finetune_with_a_loaded_reference(tmp_path, tiny_base):
     assert (model / "model.safetensors").read_bytes() == trained
     assert not (model / "optimizer.pt").exists()
     assert json.loads((model / "stage.json").read_text())["resumed_from"] == "checkpoint-2"
+
+
+def test_report_to_tensorboard_logs_loss_margins_and_learning_rate(tmp_path, tiny_base):
+    """`--report-to tensorboard` over the recipe's none: event files under the stage's folder,
+    read back with TensorBoard's own reader."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    recipe = tiny_recipe(tmp_path, tiny_base, write_export(tmp_path / "export"), stage="dpo")
+    out = tmp_path / "run"
+    argv = ["run", str(recipe), "--output-dir", str(out), "--name", "ecd-tiny-tb"]
+    assert training_main([*argv, "--report-to", "tensorboard"]) == 0
+    (events,) = (out / "dpo" / "runs").glob("*/events.out.tfevents.*")
+    scalars = EventAccumulator(str(events)).Reload().Scalars
+    margins = [e.value for e in scalars("train/rewards/margins")]
+    assert [e.step for e in scalars("train/loss")] == [1, 2] and len(margins) == 2
+    assert margins[1] != 0 and [e.value for e in scalars("train/learning_rate")] == pytest.approx(
+        [5e-5, 2.5e-5]
+    )
+
+
+def _missing_logger() -> str:
+    for name in LOGGERS:
+        if importlib.util.find_spec(name) is None:
+            return name
+    pytest.skip("every report_to logger is installed here")
+
+
+def test_a_logger_not_installed_is_one_line_before_training(tmp_path, tiny_base, capsys):
+    logger = _missing_logger()
+    export = write_export(tmp_path / "export", n=2)
+    recipe = tiny_recipe(tmp_path, tiny_base, export, report_to=logger)
+    expected = f"report_to {logger} needs the {logger} package: pip install {logger}"
+    assert expected in _error(["check", str(recipe)], capsys)
+    out = tmp_path / "run"
+    recipe = tiny_recipe(tmp_path, tiny_base, export)
+    argv = ["run", str(recipe), "--output-dir", str(out), "--report-to", f"none,{logger}"]
+    assert expected in _error(argv, capsys)
+    assert "unknown logger 'comet'" in _error([*argv[:-1], "comet"], capsys)
+    assert not out.exists()
+
+
+def test_global_batch_size_splits_over_processes():
+    """The same rows per optimizer step on 1, 2 or 3 processes; a split that is not whole, or
+    gradient_accumulation_steps set beside it, is refused."""
+    from harness.errors import HarnessError
+    from training.stages import SFTSettings
+
+    settings = SFTSettings(global_batch_size=12, per_device_train_batch_size=4)
+    assert [settings.batch_plan(n) for n in (1, 2, 3, 12)] == [(4, 3), (3, 2), (4, 1), (1, 1)]
+    with pytest.raises(HarnessError, match="does not split over 5 processes"):
+        settings.batch_plan(5)
+    settings.gradient_accumulation_steps = 2
+    with pytest.raises(HarnessError, match="remove one of the two"):
+        settings.batch_plan(1)
+    assert SFTSettings(per_device_train_batch_size=4).batch_plan(8) == (4, 1)
+
+
+def test_launch_configs_are_checked_against_accelerate(tmp_path, capsys):
+    """The shipped launch configs pass `training check --launch`; a key accelerate would drop in
+    silence (a typo, or a name from another accelerate version) is one line."""
+    recipe = tiny_recipe(tmp_path, tmp_path / "no-model-here", write_export(tmp_path / "e", n=2))
+    configs = sorted((ROOT / "training" / "launch").glob("*.yaml"))
+    argv = ["check", str(recipe)] + [a for c in configs for a in ("--launch", str(c))]
+    assert training_main(argv) == 0
+    out = capsys.readouterr().out
+    assert "zero3.yaml: DEEPSPEED, 8 processes (accelerate 1.15" in out
+    assert "fsdp.yaml: FSDP, 8 processes" in out
+
+    config = yaml.safe_load((ROOT / "training" / "launch" / "zero3.yaml").read_text())
+    config["deepspeed_config"]["zero_stge"] = config["deepspeed_config"].pop("zero_stage")
+    bad = tmp_path / "zero3.yaml"
+    bad.write_text(yaml.safe_dump(config))
+    err = _error(["check", str(recipe), "--launch", str(bad)], capsys)
+    assert "deepspeed_config has keys ['zero_stge'] that accelerate" in err
+    bad.write_text(yaml.safe_dump({**config, "num_gpus": 8}))
+    assert "keys ['num_gpus'] that accelerate 1.15" in _error(
+        ["check", str(recipe), "--launch", str(bad)], capsys
+    )
 
 
 def _error(argv: list[str], capsys) -> str:

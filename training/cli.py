@@ -9,9 +9,10 @@ from pathlib import Path
 from harness.errors import ArgumentParser, HarnessError, run_cli
 from harness.store import store_location
 from harness.validate import positive_int, safe_name
+from training.recipe import LOGGERS, parse_report_to
 
 EPILOG = """examples:
-  python -m training check training/recipes/tiny-cpu.yaml
+  python -m training check training/recipes/tiny-cpu.yaml --launch training/launch/zero3.yaml
   python -m training run training/recipes/tiny-cpu.yaml --eval ifeval --eval-limit 20
   accelerate launch --config_file training/launch/zero3.yaml --num_processes 8 \\
       -m training run training/recipes/ecd-sft-dpo.yaml --name ecd-sft-dpo
@@ -31,6 +32,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="validate a recipe and its data without loading a model")
     check.add_argument("recipe", type=Path, help="YAML recipe (see training/recipes/)")
+    check.add_argument(
+        "--launch",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="CONFIG",
+        help="also check this accelerate launch config (training/launch/*.yaml) against the "
+        "installed accelerate (repeatable)",
+    )
     run = sub.add_parser(
         "run",
         help="train, save with provenance, register, optionally evaluate",
@@ -65,16 +75,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--store", type=store_location, help="harness store for --eval (default as the harness)"
     )
     run.add_argument("--quiet", action="store_true", help="no evaluation table")
+    run.add_argument(
+        "--report-to",
+        metavar="LOGGERS",
+        help=f"log training to these, comma-separated ({', '.join(LOGGERS)}, or none); "
+        "default: the recipe's report_to",
+    )
     return parser
 
 
 def cmd_check(args) -> int:
+    from training.launch_check import check_launch_config
     from training.runner import check
 
     recipe, data = check(args.recipe)
     print(f"recipe {recipe.name}: {recipe.stage} on {recipe.base_model}")
     for stage, d in data.items():
         print(f"  {stage}: {len(d.rows)} rows from {d.source} (sha256 {d.fingerprint})")
+    for config in args.launch:
+        print(check_launch_config(config).line(config))
     return 0
 
 
@@ -101,6 +120,9 @@ def cmd_run(args) -> int:
         eval_args=eval_args,
         store=args.store,
         quiet=args.quiet,
+        report_to=None
+        if args.report_to is None
+        else parse_report_to(args.report_to.split(","), "--report-to"),
     )
     spec = train(args.recipe, options)
     return evaluate(spec.name, options)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib.util
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,6 +19,8 @@ DROPOUT = Rule("in [0, 1)", lambda v: 0 <= v < 1)
 # a recipe trains one stage, or SFT then DPO on its result
 PIPELINES = (*STAGES, "sft+dpo")
 PRECISIONS = ("bf16", "fp16", "fp32")
+# report_to names -> the package transformers' callback for it imports
+LOGGERS = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow"}
 
 
 @dataclass
@@ -81,6 +84,9 @@ class Recipe:
     sft: SFTSettings = field(default_factory=SFTSettings)
     dpo: DPOSettings = field(default_factory=DPOSettings)
     register: RegisterConfig = field(default_factory=RegisterConfig)
+    # where the trainer logs loss, learning rate and DPO reward margins: any of LOGGERS (one name
+    # or a list), or none; parse_recipe makes it a list
+    report_to: str | list[str] = "none"
 
     @property
     def stages(self) -> list[str]:
@@ -96,7 +102,9 @@ class Recipe:
     def digest(self) -> str:
         """Identifies the training settings (not the name or registry entry): a rerun into the same
         output dir must use the same ones."""
-        settings = {k: v for k, v in self.as_dict().items() if k not in ("name", "register")}
+        settings = {
+            k: v for k, v in self.as_dict().items() if k not in ("name", "register", "report_to")
+        }
         text = json.dumps(settings, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -132,8 +140,32 @@ _MANAGED = (
 )
 
 
+def parse_report_to(value: str | list[str], origin: str) -> list[str]:
+    """`report_to` (a recipe's or --report-to's) as a list of LOGGERS names; none is []."""
+    names = [value] if isinstance(value, str) else list(value)
+    names = [n for n in names if n != "none"]
+    unknown = sorted(set(names) - set(LOGGERS))
+    if unknown:
+        raise HarnessError(
+            f"{origin}: report_to: unknown logger {unknown[0]!r}; use any of "
+            f"{', '.join(LOGGERS)}, or none"
+        )
+    return names
+
+
+def check_loggers(names: list[str], origin: str) -> None:
+    """Each logger's package is installed: transformers would only fail when training starts."""
+    for name in names:
+        if importlib.util.find_spec(LOGGERS[name]) is None:
+            raise HarnessError(
+                f"{origin}: report_to {name} needs the {LOGGERS[name]} package: "
+                f"pip install {LOGGERS[name]}, or report_to: none"
+            )
+
+
 def parse_recipe(data, origin: str) -> Recipe:
     recipe = build(Recipe, data, origin)
+    recipe.report_to = parse_report_to(recipe.report_to, origin)
     if recipe.stage not in PIPELINES:
         raise HarnessError(
             f"{origin}: unknown stage {recipe.stage!r}; use one of {', '.join(PIPELINES)}"

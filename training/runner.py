@@ -16,6 +16,8 @@ import json
 import math
 import os
 import shutil
+import signal
+import sys
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -35,11 +37,19 @@ from harness.registry import (
 from harness.validate import check_writable
 from training.chat_template import load_tokenizer
 from training.data import StageData, load_stage_data
-from training.recipe import Recipe, load_recipe
+from training.recipe import Recipe, check_loggers, load_recipe
 from training.stages import get_stage
 
 DONE = "stage.json"
-TRAINER_FILES = {"optimizer.pt", "scheduler.pt", "trainer_state.json", "training_args.bin"}
+# written last into a checkpoint, by the main rank once every rank has saved its part
+COMPLETE = "checkpoint-complete.json"
+TRAINER_FILES = {
+    "optimizer.pt",
+    "scheduler.pt",
+    "trainer_state.json",
+    "training_args.bin",
+    COMPLETE,
+}
 PROVENANCE = "training.json"
 EXTRA_VERSIONS = ("peft", "accelerate", "deepspeed", "liger-kernel", "bitsandbytes")
 DTYPES = {"bf16": "bfloat16", "fp16": "float32", "fp32": "float32"}  # fp16 trains with fp32 masters
@@ -55,6 +65,7 @@ class RunOptions:
     eval_args: list[str] = field(default_factory=list)  # `python -m harness run` flags
     store: Path | None = None
     quiet: bool = False
+    report_to: list[str] | None = None  # overrides the recipe's report_to
 
 
 def _is_main() -> bool:
@@ -69,9 +80,37 @@ def _barrier() -> None:
     PartialState().wait_for_everyone()
 
 
-def check(recipe_path: str | Path) -> tuple[Recipe, dict[str, StageData]]:
-    """Everything that can be checked without loading a model: keys, values, data rows."""
+def _processes() -> int:
+    from accelerate import PartialState
+
+    return PartialState().num_processes
+
+
+def _die_with_launcher() -> None:
+    """A rank started by torchrun (accelerate launch) is killed when its launcher dies.
+
+    Otherwise a kill -9 of the launcher leaves the ranks orphaned: before the process group forms
+    they wait forever for a rendezvous the dead launcher hosted; after, they train on unseen,
+    holding the output folder, so the rerun is refused until they end."""
+    if "TORCHELASTIC_RUN_ID" not in os.environ or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() == 1:  # the launcher died before prctl took effect
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def check(
+    recipe_path: str | Path, report_to: list[str] | None = None
+) -> tuple[Recipe, dict[str, StageData]]:
+    """Everything that can be checked without loading a model: keys, values, data rows, and the
+    loggers (`report_to`, the recipe's unless given) being installed."""
     recipe = load_recipe(recipe_path)
+    if report_to is not None:
+        recipe.report_to = report_to
+    check_loggers(recipe.report_to, f"recipe {recipe_path}")
     data = {
         stage: load_stage_data(
             recipe.dataset.source(stage), stage, recipe.dataset.split, recipe.dataset.max_samples
@@ -79,7 +118,7 @@ def check(recipe_path: str | Path) -> tuple[Recipe, dict[str, StageData]]:
         for stage in recipe.stages
     }
     for stage in recipe.stages:  # TRL and transformers check their own values
-        _trl_config(stage, recipe, Path("unused"))
+        _trl_config(stage, recipe, Path("unused"), _processes())
         reference = recipe.settings(stage).reference_model()
         if reference:
             resolve_model(reference)
@@ -131,15 +170,24 @@ def _start_output_dir(out: Path, identity: dict, resumed: bool) -> None:
     _barrier()
 
 
-def _trl_config(stage: str, recipe: Recipe, stage_dir: Path):
+def _trl_config(stage: str, recipe: Recipe, stage_dir: Path, processes: int):
+    """TRL's config for `stage` run on `processes` ranks (the batch split depends on it)."""
     import torch
 
     settings = recipe.settings(stage)
+    try:
+        per_device, accumulation = settings.batch_plan(processes)
+    except HarnessError as e:
+        raise HarnessError(f"recipe {stage}: {e}") from None
     kwargs = {
-        "report_to": "none",
         "save_strategy": "steps",
         "use_cpu": not torch.accelerator.is_available(),  # else bf16 is refused on CPU-only hosts
         **settings.trl_kwargs(),
+        "per_device_train_batch_size": per_device,
+        "gradient_accumulation_steps": accumulation,
+        # TensorBoard writes under <stage dir>/runs/<date>_<host>/
+        "report_to": recipe.report_to or "none",
+        "run_name": f"{recipe.name}-{stage}",
         "output_dir": str(stage_dir),
         "seed": recipe.seed,
         "bf16": recipe.precision == "bf16",
@@ -183,10 +231,16 @@ def _adapter_options(recipe: Recipe) -> dict:
 
 
 def _merge_adapter(base_path: str, adapter_dir: Path, out: Path, tokenizer, dtype: str) -> None:
-    """Fold LoRA weights into a full-precision copy of the stage's input model."""
+    """Fold LoRA weights into a full-precision copy of the stage's input model (main rank only).
+
+    Under ZeRO-3 transformers would load that copy partitioned, a collective the other ranks
+    never join (measured: a hang after training): the trainer's ZeRO-3 setting is dropped first."""
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
+    from transformers.integrations.deepspeed import unset_hf_deepspeed_config
+
+    unset_hf_deepspeed_config()
 
     base = AutoModelForCausalLM.from_pretrained(base_path, dtype=getattr(torch, dtype))
     merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
@@ -207,20 +261,37 @@ def _metrics(log_history: list[dict], summary: dict, global_step: int, resumed: 
 
 
 def _last_checkpoint(stage_dir: Path) -> str | None:
-    """The newest checkpoint saved whole. transformers writes a checkpoint's files in place and
-    its trainer_state.json last, so a kill while saving leaves a folder without it (or with half
-    of it): the main rank removes such folders (their step is trained and saved again) before any
-    rank resumes."""
+    """The newest checkpoint saved whole. transformers writes a checkpoint's files in place, each
+    rank its own (optimizer shards, RNG state), with no marker of its own that all ranks are done:
+    `_mark_complete` adds one. A kill while saving leaves a folder without it: the main rank
+    removes such folders (their steps are trained and saved again) before any rank resumes."""
     from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 
     if not stage_dir.is_dir():
         return None
     if _is_main():
         for folder in stage_dir.glob(f"{PREFIX_CHECKPOINT_DIR}-*"):
-            if folder.is_dir() and _trainer_state(folder) is None:
+            whole = (folder / COMPLETE).is_file() and _trainer_state(folder) is not None
+            if folder.is_dir() and not whole:
                 shutil.rmtree(folder)
     _barrier()
     return get_last_checkpoint(str(stage_dir))
+
+
+def _mark_complete():
+    """A callback marking each checkpoint complete (COMPLETE), once every rank has saved."""
+    from transformers import TrainerCallback
+    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+    class MarkComplete(TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):
+            _barrier()  # every rank's files are written
+            if state.is_world_process_zero:
+                folder = Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
+                record = {"global_step": state.global_step, "processes": args.world_size}
+                (folder / COMPLETE).write_text(json.dumps(record))
+
+    return MarkComplete()
 
 
 def _trainer_state(checkpoint: Path) -> dict | None:
@@ -286,6 +357,7 @@ def _train(stage, recipe, data, model_path, tokenizer, args, last, partial) -> d
         args=args,
         train_dataset=_file_backed(data, partial.parent / "data"),
         processing_class=tokenizer,
+        callbacks=[_mark_complete()],
         **options,
     )
     result = trainer.train(resume_from_checkpoint=last)
@@ -320,7 +392,18 @@ def run_stage(
     if (final / DONE).exists():
         return json.loads((final / DONE).read_text())
     tokenizer = load_tokenizer(model_path, recipe.chat_template)
-    args = _trl_config(stage, recipe, stage_dir)
+    processes = _processes()
+    args = _trl_config(stage, recipe, stage_dir, processes)
+    if _is_main():
+        per_device, accumulation = (
+            args.per_device_train_batch_size,
+            args.gradient_accumulation_steps,
+        )
+        print(
+            f"{stage}: global batch {processes * per_device * accumulation} = {processes} "
+            f"processes x {per_device} per device x {accumulation} accumulation steps",
+            flush=True,
+        )
     last = _last_checkpoint(stage_dir)
     partial = stage_dir / "model.partial"
     if _is_main():
@@ -345,6 +428,36 @@ def run_stage(
         os.replace(partial, final)
     _barrier()
     return metrics
+
+
+def _check_fsdp(recipe: Recipe) -> None:
+    """Under `accelerate launch` with an FSDP config, refuse what would train silently wrong.
+
+    accelerate (1.15) turns FSDP on only for GPU-class devices: on a CPU-only host the ranks run
+    plain DDP, so an FSDP check there would check nothing. And FSDP's cpu_ram_efficient_loading
+    loads the weights on rank 0 only, copied to the others when the model is first wrapped, but
+    DPO's precompute_ref_log_probs runs before that: the other ranks score the reference on
+    unloaded weights (measured here: step-1 DPO loss 0.6884, not log 2 = 0.6931)."""
+    from accelerate import PartialState
+    from accelerate.utils import DistributedType, str_to_bool
+
+    if not str_to_bool(os.environ.get("ACCELERATE_USE_FSDP", "false")):
+        return
+    efficient = str_to_bool(os.environ.get("FSDP_CPU_RAM_EFFICIENT_LOADING", "false"))
+    for stage in recipe.stages:
+        if efficient and getattr(recipe.settings(stage), "precompute_ref_log_probs", False):
+            raise HarnessError(
+                f"{stage}.precompute_ref_log_probs with FSDP's cpu_ram_efficient_loading "
+                "computes the reference on unloaded weights on every rank but 0; set "
+                "fsdp_cpu_ram_efficient_loading: false in the launch config (as "
+                f"training/launch/fsdp.yaml does) or {stage}.precompute_ref_log_probs: false"
+            )
+    if PartialState().distributed_type in (DistributedType.MULTI_CPU, DistributedType.NO):
+        raise HarnessError(
+            f"the launch config asks for FSDP, which accelerate {metadata.version('accelerate')} "
+            "runs on GPUs only: here it would be plain DDP; launch without it (accelerate "
+            "launch --multi_gpu --num_processes N runs DDP over gloo on CPUs)"
+        )
 
 
 def _versions() -> dict:
@@ -373,7 +486,9 @@ def _params_b(model_dir: Path) -> float:
 def train(recipe_path: str | Path, options: RunOptions) -> ModelSpec:
     """The whole recipe; returns the registry entry of the finished checkpoint. One training at
     a time in an output folder: another one there is refused, not run beside it."""
-    recipe, data = check(recipe_path)
+    _die_with_launcher()
+    recipe, data = check(recipe_path, options.report_to)
+    _check_fsdp(recipe)
     name = options.name or recipe.name
     _check_name(name)
     check_writable(user_registry_path(), "registry", folder=False)  # written after training

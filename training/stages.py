@@ -37,6 +37,9 @@ class StageSettings:
     max_steps: int = MAX_STEPS.field(-1)
     per_device_train_batch_size: int = POSITIVE.field(8)
     gradient_accumulation_steps: int = POSITIVE.field(1)
+    # rows per optimizer step over all processes: set, it fixes the batch whatever the process
+    # count (accelerate launch --num_processes N) and derives the two keys above per run
+    global_batch_size: int | None = POSITIVE.field(None)
     max_length: int | None = POSITIVE.field(2048)
     lr_scheduler_type: str = "cosine"
     # < 1: a fraction of the total steps (transformers 5 dropped warmup_ratio)
@@ -50,9 +53,38 @@ class StageSettings:
     def trl_kwargs(self) -> dict:
         """Every field is named as in TRL's config class, except the runner's own ones, and
         gradient_checkpointing, which transformers 5.20 renamed (the old name warns there)."""
-        own = {k: v for k, v in asdict(self).items() if k not in ("trl", "reference")}
+        own = {
+            k: v
+            for k, v in asdict(self).items()
+            if k not in ("trl", "reference", "global_batch_size")
+        }
         own[checkpointing_field()] = own.pop("gradient_checkpointing")
         return own | self.trl
+
+    def batch_plan(self, processes: int) -> tuple[int, int]:
+        """(per-device batch, gradient accumulation steps) for `processes` ranks.
+
+        With global_batch_size, each rank takes global/processes rows per step in micro-batches of
+        the largest size <= per_device_train_batch_size that divides them, so one process and N
+        processes see the same rows per optimizer step (the same loss curve, up to rounding)."""
+        if self.global_batch_size is None:
+            return self.per_device_train_batch_size, self.gradient_accumulation_steps
+        if self.gradient_accumulation_steps != 1:
+            raise HarnessError(
+                "global_batch_size derives gradient_accumulation_steps; remove one of the two"
+            )
+        per_rank, rest = divmod(self.global_batch_size, processes)
+        if rest or not per_rank:
+            raise HarnessError(
+                f"global_batch_size {self.global_batch_size} does not split over {processes} "
+                f"processes; use a multiple of {processes}"
+            )
+        micro = max(
+            b
+            for b in range(1, min(per_rank, self.per_device_train_batch_size) + 1)
+            if per_rank % b == 0
+        )
+        return micro, per_rank // micro
 
     def reference_model(self) -> str | None:
         """A model to load as the frozen reference, when the stage takes one apart from itself."""
