@@ -1,6 +1,6 @@
 """Training on 1 vs N processes (accelerate launch, DDP; gloo ranks on a CPU-only host).
 
-Runs the tiny recipe's SFT stage (LoRA, global batch 4) on the same synthetic rows once as one
+Runs the tiny recipe's SFT stage (LoRA, at global batch 4) on the same synthetic rows once as one
 process and once as N ranks, and prints one JSON line per run: trained tokens per second (TRL's
 num_tokens over train_runtime), wall time of the whole command, and each process's peak RSS
 (polled every 50 ms; the launcher apart from the ranks). Both runs get all the cores: the
@@ -40,7 +40,7 @@ def recipe(folder: Path, model: str, steps: int, words: int) -> Path:
     data.write_text("".join(json.dumps(r) + "\n" for r in rows(4 * steps, words)))
     spec = yaml.safe_load((ROOT / "training" / "recipes" / "tiny-cpu.yaml").read_text())
     spec.update(base_model=model, stage="sft", dataset={"sft": str(data)})
-    spec["sft"].update(max_steps=steps, save_steps=steps)
+    spec["sft"].update(max_steps=steps, save_steps=steps, global_batch_size=4)
     path = folder / "recipe.yaml"
     path.write_text(yaml.safe_dump(spec))
     return path

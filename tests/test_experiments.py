@@ -356,7 +356,7 @@ def test_training_steps_at_gpus_2_run_two_processes_with_the_local_results(
     r = _run(path, "--executor", executor, *(["--ray-cpus", "2"] if executor == "ray" else []))
     assert r.returncode == 0, r.stderr[-3000:]
     (log,) = (tmp_path / "out" / "models" / "ecd-a").glob("*.launch.log")
-    assert log.read_text().count("sft: global batch 4 = 2 processes x 2 per device") == 1
+    assert log.read_text().count("sft: global batch 2 = 2 processes x 1 per device") == 1
     assert metrics(tmp_path / "store.sqlite") == reference[1]
     ref_models = sorted((reference[0] / "out" / "models").rglob("dpo/model/model.safetensors"))
     models = sorted((tmp_path / "out" / "models").rglob("dpo/model/model.safetensors"))

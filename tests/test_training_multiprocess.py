@@ -29,13 +29,15 @@ TOLERANCE = 1e-5
 
 
 def _recipe(tmp: Path, base: Path, stage: str, max_steps: int, **sections) -> Path:
-    """The shipped tiny recipe (global batch 4) on the tiny model, at a learning rate high enough
-    for the loss to move within a few steps, so a wrong batch split would show."""
+    """The shipped tiny recipe at global batch 4 (2 rows per rank and step) on the tiny model, at
+    a learning rate high enough for the loss to move within a few steps, so a wrong batch split
+    would show."""
     data = yaml.safe_load(TINY_RECIPE.read_text())
     data.update(base_model=str(base), stage=stage)
     data["dataset"]["path"] = str(write_export(tmp / "export"))
     for key in ("sft", "dpo"):
-        data[key].update(max_steps=max_steps, learning_rate=1e-2, **sections.get(key, {}))
+        data[key].update(max_steps=max_steps, learning_rate=1e-2, global_batch_size=4)
+        data[key].update(sections.get(key, {}))
     path = tmp / "recipe.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
