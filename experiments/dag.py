@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 
 from experiments.estimate import Estimate, calls, price, rates, tokens, training
 from experiments.spec import ExperimentSpec
-from harness.comparability import digest, shared_sampling
+from harness.comparability import digest
 from harness.errors import HarnessError
 from harness.redact import redact_url
 from harness.registry import ModelSpec, load_registry, resolve_model
@@ -167,7 +167,7 @@ def _train(spec: ExperimentSpec, name: str, gen: Node, n_seeds: int) -> Node:
 
 
 def _evaluate(spec: ExperimentSpec, name: str, suite_name: str, trained: Node | None) -> Node:
-    from harness.runner import sampling_for
+    from harness.defaults import sampling_for
 
     e = spec.evaluation
     model = _sampling_spec(spec, name)
@@ -181,7 +181,7 @@ def _evaluate(spec: ExperimentSpec, name: str, suite_name: str, trained: Node | 
             node_id, "evaluate", deps, inputs, model=name, suite=suite_name, unknown=str(why)
         )
     items = data[: e.limit or None]
-    params = sampling_for(model, max_new_tokens=e.max_new_tokens, temperature=e.temperature)
+    params = sampling_for(suite, model, e.max_new_tokens, e.temperature)
     options = {**model.backend_options, **e.options}
     if trained:
         identity, unknown = f"trained:{trained.key}", None
@@ -233,26 +233,6 @@ def _suite_data(name: str, data_dir: str | None):
     return suite, suite.load(data_dir)
 
 
-def check_sampling(evals: list[Node]) -> None:
-    """Every model of a suite samples alike (stop strings aside: they are the model's), so the
-    suite's runs share one comparability key."""
-    for suite in dict.fromkeys(n.suite for n in evals):
-        runs = [n for n in evals if n.suite == suite and "sampling" in n.inputs]
-        for n in runs[1:]:
-            a, b = (shared_sampling(m.inputs["sampling"]) for m in (runs[0], n))
-            if a != b:
-                diff = ", ".join(
-                    f"{k} {a.get(k)!r} vs {b.get(k)!r}"
-                    for k in sorted(set(a) | set(b))
-                    if a.get(k) != b.get(k)
-                )
-                raise HarnessError(
-                    f"{suite}: {runs[0].model} and {n.model} would sample differently ({diff}); "
-                    "set evaluation.max_new_tokens and evaluation.temperature so every compared "
-                    "run shares one comparability key"
-                )
-
-
 def build_plan(spec: ExperimentSpec) -> Plan:
     nodes: dict[str, Node] = {}
 
@@ -268,7 +248,6 @@ def build_plan(spec: ExperimentSpec) -> Plan:
         for suite in spec.evaluation.suites
         for model in spec.compared
     ]
-    check_sampling(evals)
     keys = [n.key for n in evals]
     board = add(Node("leaderboard", "leaderboard", [n.id for n in evals], {"evals": keys}))
     roles = {

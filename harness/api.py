@@ -18,7 +18,6 @@ from harness.suites import Scoring, Suite, get_suite, suite_names
 from harness.validate import check_writable
 
 if TYPE_CHECKING:
-    from harness.backends import SamplingParams
     from harness.judges import Judge
     from harness.registry import ModelSpec
     from harness.runner import RunOutcome
@@ -38,8 +37,8 @@ class EvalOptions:
     limit: int | None = None
     batch_size: int | None = None
     concurrency: int | None = None
-    max_new_tokens: int | None = None  # None: the registry entry's sampling
-    temperature: float | None = None
+    max_new_tokens: int | None = None  # None: the suite's (harness.defaults)
+    temperature: float | None = None  # None: the suite's
     refresh: bool = False
     data_dir: str | None = None
     output: Path | None = None
@@ -75,18 +74,14 @@ def evaluate(
     # Imported when called: `python -m harness --help` and `models` do not load backends.
     from harness.backends import fingerprint_for, resolve_options
     from harness.registry import resolve_model
-    from harness.runner import sampling_for
     from harness.store import open_store
 
     options = options or EvalOptions()
     check_outputs(options)
-    spec = resolve_model(model)
+    spec = resolve_model(model, options.backend)
     backend = options.backend or spec.backend
     # every option the backend runs with (given, else the entry's, else its default): recorded
     backend_options = resolve_options(spec, backend, _backend_options(options))
-    params = sampling_for(
-        spec, max_new_tokens=options.max_new_tokens, temperature=options.temperature
-    )
     if isinstance(suites, str):
         suites = suite_names() if suites == "all" else [s.strip() for s in suites.split(",")]
     names = list(dict.fromkeys(suites))  # a suite named twice runs once
@@ -99,7 +94,7 @@ def evaluate(
     store = open_store(store_path)
     for judge in filter(None, judges.values()):
         judge.store = store
-    run = _SuiteRun(spec, backend, backend_options, fingerprint, params, store, store_path, options)
+    run = _SuiteRun(spec, backend, backend_options, fingerprint, store, store_path, options)
     outcomes = []
     for suite, data in loaded:
         outcomes.append(run(suite, data, judges[suite.name], several=len(loaded) > 1))
@@ -116,7 +111,6 @@ class _SuiteRun:
     backend: str
     backend_options: dict
     fingerprint: str
-    params: SamplingParams
     store: Store
     store_path: Path
     options: EvalOptions
@@ -126,9 +120,11 @@ class _SuiteRun:
     ) -> RunOutcome:
         """Run one suite, then write its results file and native exports when asked for."""
         from harness.backends import make_backend
+        from harness.defaults import non_default, sampling_for
         from harness.runner import RunConfig, execute
 
-        options, spec, params = self.options, self.spec, self.params
+        options, spec = self.options, self.spec
+        params = sampling_for(suite, spec, options.max_new_tokens, options.temperature)
         items = data[: options.limit or None]
         shown = redact_tree(self.backend_options)
         config = RunConfig(
@@ -143,6 +139,7 @@ class _SuiteRun:
             judge=judge.model if judge else None,
             options=scoring_options(suite, options),
             refresh=options.refresh,
+            non_default=non_default(suite, params.as_dict()) or {},
         )
         try:
             outcome = execute(

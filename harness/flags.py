@@ -13,9 +13,10 @@ from pathlib import Path
 
 from harness.api import EvalOptions
 from harness.backends.table import backend_names, flagged_options
+from harness.defaults import MODEL_OWNED
 from harness.errors import ArgumentParser
 from harness.store import store_location
-from harness.suites import suite_names
+from harness.suites import get_suite, suite_names
 from harness.validate import NON_NEGATIVE, Rule, flag_type, positive_int
 
 PROG = "python -m harness"
@@ -70,8 +71,9 @@ def add_run_parser(sub) -> None:
     p.add_argument(
         "--model",
         default=DEFAULT_MODEL,
-        help="registry name (see `models`), local checkpoint dir or HF id "
-        "(default: the embedded smollm2-135m-instruct)",
+        help="registry name (see `models`), local checkpoint dir, HF id, or with --backend openai "
+        "the name the endpoint serves (default: the embedded smollm2-135m-instruct); `compare`, "
+        "`runs`, leaderboards and report specs take the same names",
     )
     p.add_argument(
         "--backend",
@@ -87,9 +89,18 @@ def add_run_parser(sub) -> None:
     for option in flagged_options():  # each backend's declared options; flags beat the entry's
         option.add_flag(p)
     p.add_argument(
-        "--max-new-tokens", type=positive_int, help="default: the registry entry's sampling"
+        "--max-new-tokens",
+        type=positive_int,
+        help="default: the suite's, its reference tool's ("
+        + ", ".join(f"{n} {get_suite(n).generation.max_new_tokens}" for n in suite_names())
+        + "); a run with another value records it, and leaderboards prefer runs at the defaults",
     )
-    p.add_argument("--temperature", type=temperature, help="default: the entry's (0 = greedy)")
+    p.add_argument(
+        "--temperature",
+        type=temperature,
+        help="default: the suite's (0 = greedy; mt_bench: FastChat's per-category temperatures). "
+        f"A model's registry sampling sets only what suites leave to the model: {MODEL_OWNED}",
+    )
     p.add_argument(
         "--refresh",
         action="store_true",
