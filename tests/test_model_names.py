@@ -20,6 +20,7 @@ from harness.naming import display_names, run_name
 from harness.registry import ModelSpec, register
 from harness.store import Store
 from leaderboards.__main__ import main as boards
+from reports.spec import load_spec
 
 
 def varied(body: dict) -> str:
@@ -145,6 +146,19 @@ def test_a_registered_folder_is_its_registry_name(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert run_name("./checkpoints/ecd-x") == run_name(str(ckpt)) == "ecd-trained"
     assert run_name("org/hub-model") == "org/hub-model"  # a hub id or served name as given
+    # a report spec names models as `run` does
+    (tmp_path / "spec.yaml").write_text(
+        "ecd: [./checkpoints/ecd-x, ./other/ckpt]\nbaselines: [org/hub-model]\n"
+        "rounds: {./other/ckpt: 2}\n"
+    )
+    spec = load_spec(tmp_path / "spec.yaml")
+    other = str(tmp_path / "other" / "ckpt")
+    assert (spec.ecd, spec.baselines, spec.rounds) == (
+        ["ecd-trained", other],
+        ["org/hub-model"],
+        {other: 2},
+    )
+    assert spec.category_models == ["org/hub-model", "ecd-trained", other]
 
 
 def test_display_names_tell_folders_apart():
