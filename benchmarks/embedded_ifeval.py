@@ -13,8 +13,8 @@ run prints the 1-minute load average at its start and end. `--decode-tokens T` s
 after T decoded tokens: a window of the full schedule (prompts joining as rows end) at a fraction
 of its cost; such runs are timed but not scored.
 
-Sampling is the registry's for the model (smollm2-135m-instruct: greedy, 512 new tokens) unless
-`--max-new-tokens` is given. `--prompts N` below 541 takes every (541/N)-th prompt, a sample
+Sampling is the README's main job's: IFEval's greedy setting with 512 new tokens (the suite's
+own default is lm-eval's 1280) unless `--max-new-tokens` is given. `--prompts N` below 541 takes every (541/N)-th prompt, a sample
 spread over the file. Prints JSON: wall time, completion tokens, tokens/s and the wall time
 scaled to 541 prompts; with `--compare`, the same for the reference path, the share of prompts
 whose completions are equal, both runs' four IFEval metrics and their deltas, and the speed-up.
@@ -33,8 +33,8 @@ from pathlib import Path
 
 from harness.backends import SamplingParams, make_backend
 from harness.backends.hf import render_prompt
+from harness.defaults import sampling_for
 from harness.registry import resolve_model
-from harness.runner import sampling_for
 from harness.suites import get_suite
 
 METRICS = (
@@ -131,7 +131,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--model", default="smollm2-135m-instruct")
     ap.add_argument("--prompts", type=int, default=541)
-    ap.add_argument("--max-new-tokens", type=int, help="default: the registry's for the model")
+    ap.add_argument(
+        "--max-new-tokens", type=int, default=512, help="default 512, as the README's main job"
+    )
     ap.add_argument("--batch-size", type=int, help="rows decoded together (default: the backend's)")
     ap.add_argument(
         "--compare",
@@ -157,8 +159,8 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     spec = resolve_model(args.model)
-    params = sampling_for(spec, max_new_tokens=args.max_new_tokens)
     suite = get_suite("ifeval")
+    params = sampling_for(suite, spec, args.max_new_tokens)
     items = sample(suite.load(args.data_dir), args.prompts)
     conversations = [[{"role": "user", "content": it["prompt"]}] for it in items]
     options = {"device": args.device}

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 
 from experiments.estimate import TRAINER, Estimate, Rate, calls, price, rate, tokens, training
 from experiments.spec import ExperimentSpec, eval_options
-from harness.comparability import digest, shared_sampling
+from harness.comparability import digest
 from harness.errors import HarnessError
 from harness.registry import ModelSpec, load_registry, resolve_model
 from harness.suites import get_suite
@@ -202,7 +202,7 @@ def _evaluate(spec: ExperimentSpec, name: str, suite_name: str, trained: Node | 
         unknown = str(why)
     prompts = [p for it in items for p in suite.prompts(it)]
     prompt_tokens = sum(map(tokens, prompts))
-    max_new = model.params.max_new_tokens or 2048
+    max_new = run.params.max_new_tokens or 2048
     device = spec.estimate.device
     local = model.spec.is_local or trained is not None or model.backend in ("hf", "vllm")
     est = calls(
@@ -248,26 +248,6 @@ def _suite_data(name: str, data_dir: str | None):
     return suite, suite.load(data_dir)
 
 
-def check_sampling(evals: list[Node]) -> None:
-    """Every model of a suite samples alike (stop strings aside: they are the model's), so the
-    suite's runs share one comparability key."""
-    for suite in dict.fromkeys(n.suite for n in evals):
-        runs = [n for n in evals if n.suite == suite and "run" in n.inputs]
-        for n in runs[1:]:
-            a, b = (shared_sampling(m.inputs["run"]["sampling"]) for m in (runs[0], n))
-            if a != b:
-                diff = ", ".join(
-                    f"{k} {a.get(k)!r} vs {b.get(k)!r}"
-                    for k in sorted(set(a) | set(b))
-                    if a.get(k) != b.get(k)
-                )
-                raise HarnessError(
-                    f"{suite}: {runs[0].model} and {n.model} would sample differently ({diff}); "
-                    "set evaluation.max_new_tokens and evaluation.temperature so every compared "
-                    "run shares one comparability key"
-                )
-
-
 def build_plan(spec: ExperimentSpec) -> Plan:
     nodes: dict[str, Node] = {}
 
@@ -283,7 +263,6 @@ def build_plan(spec: ExperimentSpec) -> Plan:
         for suite in spec.evaluation.suites
         for model in spec.compared
     ]
-    check_sampling(evals)
     keys = [n.key for n in evals]
     board = add(Node("leaderboard", "leaderboard", [n.id for n in evals], {"evals": keys}))
     roles = {

@@ -37,6 +37,23 @@ def _backends_help() -> str:
     return f"{', '.join(backend_names())} (default: the registry entry's, else hf)"
 
 
+def _max_new_tokens_help() -> str:
+    suites = ", ".join(f"{n} {get_suite(n).generation.max_new_tokens}" for n in suite_names())
+    return (
+        f"default: the suite's, its reference tool's ({suites}); a run with another value "
+        "records it, and leaderboards prefer runs at the defaults"
+    )
+
+
+def _temperature_help() -> str:
+    from harness.defaults import MODEL_OWNED
+
+    return (
+        "default: the suite's (0 = greedy; mt_bench: FastChat's per-category temperatures). A "
+        f"model's registry sampling sets only what suites leave to the model: {MODEL_OWNED}"
+    )
+
+
 def _store_location(text: str) -> Path | str:
     from harness.store import store_location
 
@@ -67,12 +84,12 @@ class EvalOptions:
     concurrency: int | None = setting(None, BACKEND_OPTION, "model", flag=False)
     max_new_tokens: int | None = setting(
         None,
-        "default: the registry entry's sampling",
+        _max_new_tokens_help,
         "sampling",
         rule=between(1, MAX_NEW_TOKENS),
     )
     temperature: float | None = setting(
-        None, "default: the entry's (0 = greedy)", "sampling", rule=FINITE_NON_NEGATIVE
+        None, _temperature_help, "sampling", rule=FINITE_NON_NEGATIVE
     )  # NaN would sample garbage, silently
     limit: int | None = setting(
         None, "only the first N items (quick checks)", "data", rule=POSITIVE
@@ -153,13 +170,12 @@ class EvalOptions:
 
 @dataclass
 class PreparedModel:
-    """The model under test as a run uses it: its entry, backend, every option the backend runs
-    with (given, else the entry's, else the backend's default; resolved once) and sampling."""
+    """The model under test as a run uses it: its entry, backend and every option the backend runs
+    with (given, else the entry's, else the backend's default; resolved once)."""
 
     spec: ModelSpec
     backend: str
     backend_options: dict
-    params: SamplingParams
     model_tag: str | None = None
     fingerprint: str | None = None  # set by `identify`
 
@@ -182,10 +198,12 @@ class PreparedModel:
 @dataclass
 class PreparedRun:
     """One suite's run, decided before anything is written: the model (None for responses made
-    elsewhere), the suite with its data, the items scored, the judge and the scoring options
-    that change scores. `key()` is the run's comparability key."""
+    elsewhere) and its sampling (the suite's settings unless a flag says otherwise,
+    `harness.defaults`), the suite with its data, the items scored, the judge and the scoring
+    options that change scores. `key()` is the run's comparability key."""
 
     model: PreparedModel | None
+    params: SamplingParams | None
     suite: Suite
     data: list[dict]  # every item the suite loaded
     items: list[dict]  # those this run scores (after --limit)
@@ -213,7 +231,7 @@ class PreparedRun:
 
         parts = {
             "items": self.items,
-            "sampling": self.model.params.as_dict() if self.model else None,
+            "sampling": self.params.as_dict() if self.params else None,
             "judge": judge_key(self.judge),
             "options": self.scoring,
         } | given
@@ -222,18 +240,14 @@ class PreparedRun:
 
 
 def prepare_model(model: str | ModelSpec, options: EvalOptions) -> PreparedModel:
-    """The model's part of a run: registry entry, backend, resolved options, sampling."""
+    """The model's part of a run: registry entry, backend, resolved options."""
     from harness.backends import resolve_options
     from harness.registry import resolve_model
-    from harness.runner import sampling_for
 
-    spec = resolve_model(model) if isinstance(model, str) else model
+    spec = resolve_model(model, options.backend) if isinstance(model, str) else model
     backend = options.backend or spec.backend
     resolved = resolve_options(spec, backend, _backend_options(options))
-    params = sampling_for(
-        spec, max_new_tokens=options.max_new_tokens, temperature=options.temperature
-    )
-    return PreparedModel(spec, backend, resolved, params, options.model_tag)
+    return PreparedModel(spec, backend, resolved, options.model_tag)
 
 
 def prepare(
@@ -254,7 +268,13 @@ def prepare(
     suite = get_suite(suite) if isinstance(suite, str) else suite
     data = suite.load(options.data_dir) if data is None else data
     scoring = scoring_options(suite, options, allow_partial)
-    return PreparedRun(model, suite, data, data[: options.limit or None], scoring, options)
+    params = None
+    if model is not None:
+        from harness.defaults import sampling_for
+
+        params = sampling_for(suite, model.spec, options.max_new_tokens, options.temperature)
+    items = data[: options.limit or None]
+    return PreparedRun(model, params, suite, data, items, scoring, options)
 
 
 def evaluate(
@@ -355,6 +375,7 @@ def _open(options: EvalOptions) -> Store:
 
 def _execute(run: PreparedRun, store: Store, several: bool) -> RunOutcome:
     """Run one prepared suite, then write its results file and native exports when asked for."""
+    from harness.defaults import non_default
     from harness.runner import RunConfig, execute
 
     options, model, suite, judge = run.options, run.model, run.suite, run.judge
@@ -362,7 +383,7 @@ def _execute(run: PreparedRun, store: Store, several: bool) -> RunOutcome:
         suite=suite.name,
         model=model.spec.name,
         backend=model.backend,
-        sampling=model.params.as_dict(),
+        sampling=run.params.as_dict(),
         limit=options.limit,
         data_source=suite.source,
         store=str(store.path),  # a URL's password masked
@@ -370,6 +391,7 @@ def _execute(run: PreparedRun, store: Store, several: bool) -> RunOutcome:
         judge=judge.model if judge else None,
         options=run.scoring,
         refresh=options.refresh,
+        non_default=non_default(suite, run.params.as_dict()) or {},
     )
     if judge:
         judge.store = store
@@ -378,7 +400,7 @@ def _execute(run: PreparedRun, store: Store, several: bool) -> RunOutcome:
             suite,
             run.items,
             model.fingerprint,
-            model.params,
+            run.params,
             store,
             config,
             model.build,

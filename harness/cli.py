@@ -22,9 +22,12 @@ from harness.flags import (
     help_groups,
     options_from,
 )
+from harness.paths import default_store
 from harness.plugins import plugins_loaded
+from harness.store import store_location
 from harness.suites import suite_names
 from harness.summary import exit_status, show
+from harness.validate import check_writable
 
 # Commands of a layer above harness, by the module whose `main(argv, prog)` runs them: loaded by
 # name only when asked for, so harness never imports them (ARCHITECTURE.md, "Layers").
@@ -73,6 +76,37 @@ def _add_score(sub) -> None:
     add_score_settings(groups)
 
 
+def _add_runs(sub) -> None:
+    where = argparse.ArgumentParser(add_help=False)  # --store before or after show/export
+    where.add_argument(
+        "--store", type=store_location, default=argparse.SUPPRESS, help="as for `run`"
+    )
+    p = sub.add_parser(
+        "runs",
+        parents=[where],
+        help="list the runs in the store; show or export one",
+        description="The run log: every run (id, model, suite, status, items scored, the "
+        "settings that differ from the suite's defaults, date); `show ID` its record; `export ID "
+        "--out DIR` its per-item records (records.jsonl), its record (run.json) and the "
+        "reference tools' files (IFEval/IFBench: input_response_data.jsonl and lm-eval's "
+        "samples_*.jsonl; MT-Bench: FastChat model_answer/model_judgment; AlpacaEval: "
+        "model_outputs.json/annotations.json; InFoBench: evaluation.py's files).",
+    )
+    p.add_argument("--model", help="only this model's runs, named as `run --model` takes it")
+    p.add_argument("--suite", choices=suite_names(), help="only this suite's runs")
+    what = p.add_subparsers(dest="runs_command")
+    show = what.add_parser(
+        "show", parents=[where], help="one run's record (settings, versions, metrics, notes)"
+    )
+    show.add_argument("run_id")
+    out = what.add_parser(
+        "export", parents=[where], help="one run's records and the reference tools' files"
+    )
+    out.add_argument("run_id")
+    out.add_argument("--out", type=Path, required=True, help="folder to write")
+    out.add_argument("--data-dir", help="local benchmark data (as for `run`)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(
         prog=PROG,
@@ -85,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_parser(sub)
     _add_score(sub)
     sub.add_parser("models", help="list the registry (baselines, 70B references, your checkpoints)")
+    _add_runs(sub)
     sub.add_parser("compare", help="compare two checkpoints per suite with paired statistics")
     return parser
 
@@ -126,7 +161,28 @@ def cmd_score(args) -> int:
     return exit_status([outcome])
 
 
-COMMANDS = {"run": cmd_run, "score": cmd_score, "models": cmd_models}
+def cmd_runs(args) -> int:
+    """List, show or export runs; reads the store, never creates it."""
+    from harness import runs
+    from harness.store import is_url, open_store
+
+    location = getattr(args, "store", None) or default_store()
+    if not is_url(location) and not Path(location).is_file():
+        raise HarnessError(f"store {location} not found; pass --store with the store runs wrote to")
+    if args.runs_command == "export":
+        check_writable(args.out, "--out")
+    store = open_store(location)
+    if args.runs_command == "show":
+        print(runs.dumps(runs.record(store, args.run_id)))
+    elif args.runs_command == "export":
+        for path in runs.export(store, args.run_id, args.out, args.data_dir):
+            print(path)
+    else:
+        print(runs.table(runs.rows(store, args.model, args.suite)), end="")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "score": cmd_score, "models": cmd_models, "runs": cmd_runs}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -142,11 +142,22 @@ def read_text(path: str | Path, what: str, hint: str = "") -> str:
         raise HarnessError(f"{what} {path} cannot be read ({e.strerror})") from None
 
 
-def write_json_atomic(path: Path, payload: dict) -> None:
+def write_json_atomic(path: Path, payload: dict | list) -> None:
     """Readers never see a half-written results file."""
+    _write_atomic(path, lambda f: json.dump(payload, f, indent=1, ensure_ascii=False))
+
+
+def write_jsonl_atomic(path: Path, rows: list[dict]) -> None:
+    """One JSON object a line, written whole or not at all."""
+    _write_atomic(
+        path, lambda f: f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    )
+
+
+def _write_atomic(path: Path, write) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(
         "w", dir=path.parent, delete=False, suffix=".tmp", encoding="utf-8"
     ) as f:
-        json.dump(payload, f, indent=1, ensure_ascii=False)
+        write(f)
     os.replace(f.name, path)

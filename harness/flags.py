@@ -108,8 +108,9 @@ def add_run_parser(sub) -> None:
     groups["model"].add_argument(
         "--model",
         default=DEFAULT_MODEL,
-        help="registry name (see `models`), local checkpoint dir or HF id "
-        "(default: the embedded smollm2-135m-instruct)",
+        help="registry name (see `models`), local checkpoint dir, HF id, or with --backend openai "
+        "the name the endpoint serves (default: the embedded smollm2-135m-instruct); `compare`, "
+        "`runs`, leaderboards and report specs take the same names",
     )
     for option in flagged_options():  # each backend's declared options; flags beat the entry's
         option.add_flag(groups["model"])

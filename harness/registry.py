@@ -120,8 +120,32 @@ def load_registry() -> dict[str, ModelSpec]:
     return specs
 
 
-def resolve_model(name_or_path: str) -> ModelSpec:
-    """A registry name, a local checkpoint directory or an HF hub id."""
+PATH_PREFIXES = ("/", "./", "../", "~")
+
+
+def folder_of(name: str) -> Path | None:
+    """The folder a model name means (absolute, links kept as given): an existing directory, or
+    a name spelled as a path (a deleted checkpoint still names its runs); None otherwise."""
+    path = Path(name).expanduser()
+    if path.is_dir() or name.startswith(PATH_PREFIXES):
+        return Path(os.path.abspath(path))
+    return None
+
+
+def registered_as(folder: Path, specs: dict[str, ModelSpec]) -> str | None:
+    """The registry entry whose source is `folder` (a trained checkpoint), if any."""
+    target = folder.resolve()
+    for spec in specs.values():
+        source = None if spec.source.startswith("pkg:") else folder_of(spec.source)
+        if source is not None and source.resolve() == target:
+            return spec.name
+    return None
+
+
+def resolve_model(name_or_path: str, backend: str | None = None) -> ModelSpec:
+    """A registry name, a local checkpoint directory (its registry entry when it has one, else
+    named by its absolute path), an HF hub id, or with `backend` "openai" the name an endpoint
+    serves."""
     specs = load_registry()
     if name_or_path in specs:
         return specs[name_or_path]
@@ -129,14 +153,21 @@ def resolve_model(name_or_path: str) -> ModelSpec:
     if path.is_dir():
         if not (path / "config.json").exists():
             raise HarnessError(f"model directory {path} has no config.json; point at a checkpoint")
-        return ModelSpec(name=path.name, source=str(path.resolve()))
+        folder = folder_of(name_or_path)
+        known = registered_as(folder, specs)
+        if known:
+            return specs[known]
+        return ModelSpec(name=str(folder), source=str(path.resolve()))
     if path.exists():
         raise HarnessError(f"model {name_or_path!r} is a file; point at a checkpoint directory")
+    if backend == "openai" and name_or_path.strip():  # an endpoint's served name, any spelling
+        return ModelSpec(name=name_or_path, source=name_or_path, backend="openai")
     if _HF_ID.match(name_or_path):
         return ModelSpec(name=name_or_path, source=name_or_path)
     raise HarnessError(
         f"unknown model {name_or_path!r}: not a registry name (see `python -m harness models`), "
-        "a local checkpoint directory or an HF id like org/name"
+        "a local checkpoint directory or an HF id like org/name (an endpoint's served name "
+        "needs --backend openai)"
     )
 
 

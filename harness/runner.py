@@ -11,7 +11,6 @@ from importlib import metadata
 from harness.backends import Backend, Completion, Conversation, SamplingParams, Usage
 from harness.cache import CachedBackend
 from harness.errors import StoreError
-from harness.registry import ModelSpec
 from harness.store import Store, cache_key
 from harness.suites import RunContext, Suite, SuiteResult
 
@@ -127,12 +126,8 @@ class RunConfig:
     judge: str | None = None
     options: dict = field(default_factory=dict)  # suite and judge options that change scores
     refresh: bool = False
-
-
-def sampling_for(spec: ModelSpec, **overrides) -> SamplingParams:
-    """Registry defaults for the model, then explicit overrides (None means 'not given')."""
-    values = {**spec.sampling, **{k: v for k, v in overrides.items() if v is not None}}
-    return SamplingParams(**values)
+    # the sampling settings that differ from the suite's (harness.defaults.non_default)
+    non_default: dict = field(default_factory=dict)
 
 
 @dataclass

@@ -17,7 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.comparability import differences, digest
+from harness.defaults import default_sampling, non_default
+from harness.defaults import describe as describe_settings
 from harness.errors import HarnessError
+from harness.naming import display_names, run_name
 from harness.paths import default_store
 from harness.registry import load_registry
 from harness.store import Run, Store, is_url, open_store, store_location
@@ -31,12 +34,15 @@ PUBLISHED_MARK = "†"
 PARTIAL_MARK = "‡"
 INCOMPARABLE_MARK = "§"
 IMPORTED_MARK = "¶"
+NON_DEFAULT_MARK = "°"
 LEGEND = {
     PARTIAL_MARK: "partial: scored on fewer items than the suite has, or some failed (the "
     "latest complete run is shown wherever one exists)",
     INCOMPARABLE_MARK: "not comparable with the table's reference (the comparability key most "
     "complete runs here share: suite version, data, items, sampling, judge, options); the note "
     "says what differs, this row's value first",
+    NON_DEFAULT_MARK: "run at settings other than the suite's defaults (a flag or an experiment "
+    "set them); the note says which",
     IMPORTED_MARK: "imported with `python -m harness score` (responses or verdicts made "
     "elsewhere; sampling unknown)",
 }
@@ -74,6 +80,16 @@ class Entry:
     meta: dict = field(default_factory=dict)
     marks: list[Mark] = field(default_factory=list)
     run: Run | None = None  # the measured run behind the row
+    display: str = ""  # the row's name: the model's shortest distinguishing name
+    settings_row: bool = False  # a run at other settings, shown beside the model's row (--all)
+
+    @property
+    def label(self) -> str:
+        """The row's name; a settings row (`--all`) adds its settings."""
+        name = self.display or self.model
+        if self.settings_row and self.run:
+            return f"{name} ({describe_settings(changed_settings(self.run))})"
+        return name
 
     @property
     def published(self) -> bool:
@@ -101,11 +117,37 @@ def suite_of(name: str) -> Suite:
     return get_suite(name)
 
 
+RULE = (
+    "rows: per model and suite, the latest complete run at the suite's default settings, else "
+    "the latest at them, else the latest complete run at other settings (marked {mark}); "
+    "`--run ID` pins a run"
+)
+
+
+def changed_settings(run: Run) -> dict | None:
+    """The run's sampling settings that differ from its suite's defaults ({}: none; None:
+    unknown, for imported responses)."""
+    key = run.comparability or {}
+    sampling = key.get("sampling") if "sampling" in key else run.config.get("sampling")
+    return non_default(suite_of(run.suite), sampling)
+
+
+def at_defaults(run: Run) -> bool:
+    """Run at its suite's default settings (imported responses, whose settings are unknown,
+    count: their ¶ mark says so)."""
+    return not changed_settings(run)
+
+
 def latest(runs: list[Run]) -> Run | None:
-    """The latest complete run, else the latest with metrics (`runs` oldest first): a later
-    `--limit 5` run never replaces a full one."""
-    pool = [r for r in runs if r.complete] or runs
-    return pool[-1] if pool else None
+    """The run a leaderboard shows (`runs` oldest first, one model and suite): the latest complete
+    one at the suite's default settings, else the latest at them, else the latest complete one,
+    else the latest. A later `--limit 5` run never replaces a full one, and a smoke run with
+    `--max-new-tokens 32` never replaces a run at the defaults."""
+    default = [r for r in runs if at_defaults(r)]
+    for pool in ([r for r in default if r.complete], default, [r for r in runs if r.complete]):
+        if pool:
+            return pool[-1]
+    return runs[-1] if runs else None
 
 
 def select_runs(
@@ -113,25 +155,33 @@ def select_runs(
     suites: list[str] | None = None,
     models: list[str] | None = None,
     run_ids: list[str] | None = None,
+    every_setting: bool = False,
 ) -> list[Run]:
-    """`latest` run per (suite, model); a chosen run id replaces its pair's."""
+    """`latest` run per (suite, model); a chosen run id replaces its pair's. `models` are named as
+    `run` takes them (registry name, folder, hub id, served name). `every_setting`: then also the
+    `latest` run of each other group of settings a model ran the suite with (its own row)."""
     suites = check_suites(suites)
+    wanted = {run_name(m) for m in models or []}
     done = store.runs()
     pairs: dict[tuple[str, str], list[Run]] = {}
+    settings: dict[tuple[str, str, str], list[Run]] = {}
     for r in done:
-        if r.suite in suites and (not models or r.model in models):
+        if r.suite in suites and (not wanted or r.model in wanted):
             pairs.setdefault((r.suite, r.model), []).append(r)
+            if every_setting and not at_defaults(r):
+                settings.setdefault((r.suite, r.model, digest(changed_settings(r))), []).append(r)
     chosen = {pair: latest(runs) for pair, runs in pairs.items()}
     by_id = {r.id: r for r in done}
     for rid in run_ids or []:
         if rid not in by_id:
             raise HarnessError(
                 f"run {rid!r} is not a finished run in {store.path}; list runs with "
-                "`python -m leaderboards show` or pick another --store"
+                "`python -m harness runs` or pick another --store"
             )
         run = by_id[rid]
         chosen[(run.suite, run.model)] = run
-    return list(chosen.values())
+    picked = list(chosen.values())
+    return picked + [r for r in map(latest, settings.values()) if r not in picked]
 
 
 def reference_run(runs: list[Run]) -> Run | None:
@@ -165,6 +215,11 @@ def run_marks(run: Run, reference: Run | None) -> list[Mark]:
         reasons = differences(run.comparability, reference and reference.comparability)
         if reasons:
             marks.append(Mark(INCOMPARABLE_MARK, "not comparable: " + "; ".join(reasons)))
+    changed = changed_settings(run)
+    if changed:
+        defaults = default_sampling(suite_of(run.suite))
+        said = ", ".join(f"{k}={v} (default {defaults.get(k)})" for k, v in changed.items())
+        marks.append(Mark(NON_DEFAULT_MARK, f"settings: {said}"))
     imported = run.config.get("imported")
     if imported:
         marks.append(Mark(IMPORTED_MARK, f"imported from {Path(str(imported)).name}"))
@@ -229,12 +284,17 @@ def collect(
     published: bool = True,
     n_boot: int = stats.N_BOOT,
     seed: int = stats.SEED,
+    every_setting: bool = False,
 ) -> list[Entry]:
-    """Every entry for the chosen suites (and models), marked, with registry metadata filled in."""
+    """Every entry for the chosen suites (and models), marked, with registry metadata filled in;
+    `every_setting`: `select_runs`'."""
     suites = check_suites(suites)
     runs = select_runs(store, suites, models, run_ids)
+    extra = select_runs(store, suites, models, run_ids, True)[len(runs) :] if every_setting else []
     references = {s: reference_run([r for r in runs if r.suite == s]) for s in suites}
-    entries = [measured_entry(store, r, n_boot, seed, references[r.suite]) for r in runs]
+    entries = [measured_entry(store, r, n_boot, seed, references[r.suite]) for r in runs + extra]
+    for e in entries[len(runs) :]:
+        e.settings_row = True
     if published:
         entries += [
             published_entry(p)
@@ -242,7 +302,9 @@ def collect(
             if p.suite in suites and (not models or p.model in models)
         ]
     registry, others = load_registry(), published_models()
+    shown = display_names(e.model for e in entries)
     for e in entries:
+        e.display = shown[e.model]
         spec = registry.get(e.model)
         if spec is not None:
             e.params_b, e.group, e.meta = spec.params_b, spec.group, spec.meta
@@ -284,7 +346,7 @@ def suite_table(entries: list[Entry], suite: str) -> Table:
     entries = [e for e in entries if e.suite == suite]
     rows = [
         [
-            e.model,
+            e.label,
             e.group,
             _size(e),
             e.kind,
@@ -314,6 +376,7 @@ def suite_table(entries: list[Entry], suite: str) -> Table:
             f"{PUBLISHED_MARK} published number (not measured here), CI from its standard error "
             "where given; measured CIs: percentile bootstrap over scored items "
             f"({stats.N_BOOT} resamples, seed {stats.SEED})",
+            RULE.format(mark=NON_DEFAULT_MARK),
             *_legend(entries),
         ],
         label=f"tab:{suite}",
@@ -329,7 +392,7 @@ def combined_table(entries: list[Entry], suites: list[str] | None = None) -> Tab
     suites = check_suites(suites)
     models: dict[str, dict[str, Entry]] = {}
     for e in entries:  # a measured number wins over a published one for the same cell
-        cell = models.setdefault(e.model, {})
+        cell = models.setdefault(e.label, {})
         if e.suite not in cell or (cell[e.suite].published and not e.published):
             cell[e.suite] = e
     rows = []
@@ -341,7 +404,7 @@ def combined_table(entries: list[Entry], suites: list[str] | None = None) -> Tab
         )
     shown = [cells[s] for cells in models.values() for s in suites if s in cells]
     caveats = [
-        f"{e.model}, {suite_of(e.suite).headline.label}: {describe(e.marks)}"
+        f"{e.label}, {suite_of(e.suite).headline.label}: {describe(e.marks)}"
         for e in shown
         if e.marks
     ]
@@ -349,6 +412,10 @@ def combined_table(entries: list[Entry], suites: list[str] | None = None) -> Tab
         "Leaderboard",
         ["model", "group", "params", *(suite_of(s).headline.label for s in suites)],
         rows,
-        [f"{PUBLISHED_MARK} published number, not measured here; [low, high]: 95% CI", *caveats],
+        [
+            f"{PUBLISHED_MARK} published number, not measured here; [low, high]: 95% CI",
+            RULE.format(mark=NON_DEFAULT_MARK),
+            *caveats,
+        ],
         label="tab:leaderboard",
     )

@@ -21,8 +21,9 @@ PROG = "python -m leaderboards"
 def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     parser = ArgumentParser(
         prog=prog,
-        description="Leaderboards from the run store: the latest complete run per model and "
-        "suite, else the latest run marked partial (‡), or chosen runs; rows not comparable with "
+        description="Leaderboards from the run store: per model and suite the latest complete "
+        "run at the suite's default settings, else the latest run marked partial (‡) or at other "
+        "settings (°), or chosen runs; rows not comparable with "
         "the rest of their table are marked §, imported ones ¶; bootstrap CIs; published numbers "
         "beside them (marked †). `compare` tests whether one checkpoint beats another.",
     )
@@ -32,6 +33,12 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     p.add_argument("--format", choices=FORMATS, default="table")
     p.add_argument("--model", action="append", help="only these models (repeatable)")
     p.add_argument("--run", action="append", help="use this run id for its model (repeatable)")
+    p.add_argument(
+        "--all",
+        action="store_true",
+        help="also a row (marked °) for each other setting a model ran a suite with "
+        "(e.g. a --max-new-tokens 32 smoke run)",
+    )
     p.add_argument("--no-published", action="store_true", help="measured numbers only")
     p.add_argument("--store", help="SQLite file or postgresql:// URL (default: the harness store)")
     compare.add_parser(sub)
@@ -41,7 +48,9 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
 def cmd_show(args) -> int:
     store = open_existing_store(args.store)
     suites = [args.suite] if args.suite else None
-    entries = collect(store, suites, args.model, args.run, not args.no_published)
+    entries = collect(
+        store, suites, args.model, args.run, not args.no_published, every_setting=args.all
+    )
     table = suite_table(entries, args.suite) if args.suite else combined_table(entries)
     print(table.render(args.format), end="")
     return 0

@@ -1,8 +1,8 @@
 """`python -m leaderboards compare A B` (or `python -m harness compare`): is checkpoint B better
 than A, per suite, with paired statistics.
 
-A and B are model names (their latest complete run per suite, else their latest run with
-metrics) or run ids. Two runs whose comparability keys differ (sampling, data, items, judge...)
+A and B are models, named as `harness run --model` takes them (their leaderboard run per suite:
+the latest complete one at the suite's default settings, see `board.latest`), or run ids. Two runs whose comparability keys differ (sampling, data, items, judge...)
 are refused with the reasons unless --allow-incomparable, which the output then states. Items are
 paired by id; only items both runs scored count. The statistic is the suite's (`paired_test`): a
 pass/fail headline (IFEval prompt-level strict accuracy) gets the exact McNemar test and its exact
@@ -19,6 +19,7 @@ from pathlib import Path
 
 from harness.comparability import differences
 from harness.errors import HarnessError
+from harness.naming import run_name
 from harness.store import Run, Store
 from harness.suites import check_suites
 from harness.validate import check_writable, flag_type
@@ -65,11 +66,11 @@ class Comparison:
 
 def resolve_run(store: Store, who: str, suite: str) -> Run | None:
     """A run id (any suite: checked by the caller), else the model's run on `suite` that its
-    leaderboard row shows: the latest complete one, else the latest with metrics."""
+    leaderboard row shows (`board.latest`); the model named as `run --model` takes it."""
     for run in store.runs():
         if run.id == who:
             return run
-    return latest(store.runs(suite=suite, model=who))
+    return latest(store.runs(suite=suite, model=run_name(who)))
 
 
 def compare_runs(
@@ -207,8 +208,10 @@ def add_parser(sub) -> None:
         "difference B - A, its CI, a p-value and whether it is significant, the CI and the p-value "
         "from one procedure (the CI excludes 0 exactly when p < alpha). Pass/fail suites (IFEval) "
         "use the exact McNemar test and its exact interval; scored suites (MT-Bench, AlpacaEval) "
-        "a seeded paired bootstrap. A and B are model names (latest complete run per suite, else latest run) or "
-        "run ids. Runs made under different settings (sampling, data, items, judge) are refused "
+        "a seeded paired bootstrap. A and B are models as `run --model` takes them (registry "
+        "name, folder, hub id, served name: the leaderboard's run, the latest complete one at the "
+        "suite's default settings) or run ids. Runs made under different settings (sampling, "
+        "data, items, judge) are refused "
         "with the reason.",
     )
     p.add_argument("a", help="baseline: model name or run id")

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from harness.data import parse_yaml, read_text
 from harness.errors import HarnessError
+from harness.naming import run_name
 from harness.suites import check_suites
 from harness.validate import NON_NEGATIVE, SEED, build
 from leaderboards import stats
@@ -89,4 +90,9 @@ def load_spec(path: str | Path) -> ReportSpec:
         raise HarnessError(f"{origin}: expected a mapping with at least 'ecd'")
     spec = build(ReportSpec, data, origin)
     spec.check(origin)
+    # models named as `harness run --model` takes them: a folder's runs are under its full path
+    for role in ("baselines", "ecd", "references", "category_models"):
+        setattr(spec, role, [run_name(m) for m in getattr(spec, role)])
+    spec.ablation_base = spec.ablation_base and run_name(spec.ablation_base)
+    spec.rounds = {run_name(m): r for m, r in spec.rounds.items()}
     return spec

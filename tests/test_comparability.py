@@ -19,8 +19,8 @@ import pytest
 from test_leaderboards import record_run, score_annotations, suite_data
 
 from harness import cli
+from harness.defaults import sampling_for
 from harness.registry import load_registry
-from harness.runner import sampling_for
 from harness.store import Store
 from harness.suites import get_suite
 from leaderboards.compare import compare_runs
@@ -28,10 +28,10 @@ from leaderboards.compare import compare_runs
 FAILED = "generation failed: endpoint timed out"
 
 
-def sampling(max_new_tokens: int) -> dict:
-    """The sampling `harness run --max-new-tokens N` records for the embedded model."""
+def sampling(max_new_tokens: int | None = None, suite: str = "ifeval") -> dict:
+    """The sampling `harness run [--max-new-tokens N]` records for the embedded model."""
     spec = load_registry()["smollm2-135m-instruct"]
-    return sampling_for(spec, max_new_tokens=max_new_tokens).as_dict()
+    return sampling_for(get_suite(suite), spec, max_new_tokens).as_dict()
 
 
 def passes(seed: int, item_id: str) -> bool:
@@ -46,7 +46,7 @@ def ifeval_run(
     *,
     seed: int = 0,
     limit: int | None = None,
-    max_new_tokens: int = 512,
+    max_new_tokens: int | None = None,
     failed: frozenset[str] = frozenset(),
 ) -> str:
     """An IFEval run as `harness run` stores it; items in `failed` have an error and no verdict."""
@@ -105,7 +105,7 @@ class Ifeval:
 @pytest.fixture(scope="module")
 def ifeval(tmp_path_factory, data_dir) -> Ifeval:
     """base: complete, then a later --limit 5 run; better: another checkpoint, complete; short:
-    complete at 256 max new tokens (the others 512); solo: only a --limit 5 run; flaky: base's
+    complete at 256 max new tokens (the others at IFEval's default, 1280); solo: only a --limit 5 run; flaky: base's
     verdicts, but three of base's passes failed to generate."""
     path = tmp_path_factory.mktemp("comparability") / "runs.sqlite"
     store = Store(path)
@@ -115,6 +115,7 @@ def ifeval(tmp_path_factory, data_dir) -> Ifeval:
         "base": ifeval_run(store, data_dir, "base"),
         "base --limit 5": ifeval_run(store, data_dir, "base", limit=5),
         "better": ifeval_run(store, data_dir, "better", seed=1),
+        "better smoke": ifeval_run(store, data_dir, "better", seed=2, max_new_tokens=32),
         "short": ifeval_run(store, data_dir, "short", seed=1, max_new_tokens=256),
         "solo": ifeval_run(store, data_dir, "solo", limit=5),
         "flaky": ifeval_run(store, data_dir, "flaky", failed=failed),
@@ -178,12 +179,12 @@ def test_compare_refuses_runs_sampled_differently(ifeval, capsys):
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: ifeval: runs ")
-    assert "not comparable: sampling max_new_tokens 512 vs 256" in err
+    assert "not comparable: sampling max_new_tokens 1280 vs 256" in err
     assert "--allow-incomparable" in err
 
     assert cli.main([*argv, "--allow-incomparable", "--format", "json"]) == 0
     [c] = json.loads(capsys.readouterr().out)
-    assert c["incomparable"] == ["sampling max_new_tokens 512 vs 256"] and c["n"] == 541
+    assert c["incomparable"] == ["sampling max_new_tokens 1280 vs 256"] and c["n"] == 541
     assert cli.main([*argv, "--allow-incomparable"]) == 0
     table = capsys.readouterr().out
     assert "ifeval§" in table
@@ -223,8 +224,33 @@ def test_leaderboard_uses_complete_runs_and_marks_the_rest(ifeval, capsys):
     # failed items: marked, and left out of n and the CI
     assert table["flaky"]["notes"] == "‡ partial: 3 of 541 items failed"
     assert table["flaky"]["n"] == "538"
-    # most complete runs sampled 512 tokens: the 256-token run is marked with the difference
-    assert table["short"]["notes"] == "§ not comparable: sampling max_new_tokens 256 vs 512"
+    # most complete runs sampled IFEval's 1280 tokens: the 256-token run is marked with the
+    # difference, and as a run at other settings than the suite's
+    assert table["short"]["notes"] == (
+        "§ not comparable: sampling max_new_tokens 256 vs 1280; "
+        "° settings: max_new_tokens=256 (default 1280)"
+    )
+
+
+def test_a_smoke_run_leaves_the_board_and_shows_only_with_all(ifeval, capsys):
+    """better's later --max-new-tokens 32 run (complete, newest) is not its row; --all adds it as
+    a row of its own, marked; the rule is printed under the table."""
+    text = board(capsys, ifeval.path, "--suite", "ifeval", fmt="table")
+    assert "latest complete run at the suite's default settings" in text
+    table = rows(board(capsys, ifeval.path, "--suite", "ifeval"))
+    assert table["better"]["source"] == ifeval.runs["better"]
+    assert not any("max_new_tokens=32" in name for name in table)
+    every = rows(board(capsys, ifeval.path, "--suite", "ifeval", "--all"))
+    assert every["better"]["source"] == ifeval.runs["better"]
+    smoke = every["better (max_new_tokens=32)"]
+    assert smoke["source"] == ifeval.runs["better smoke"]
+    assert smoke["notes"].endswith("° settings: max_new_tokens=32 (default 1280)")
+    assert smoke["prompt_level_strict_acc [95% CI]"].endswith("§°")
+    # compare takes the same run the board shows
+    capsys.readouterr()
+    argv = ["compare", "base", "better", "--suite", "ifeval", "--format", "json"]
+    assert cli.main([*argv, "--store", str(ifeval.path)]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["run_b"] == ifeval.runs["better"]
 
 
 def test_chosen_run_is_marked_too(ifeval, capsys):
@@ -242,7 +268,7 @@ def test_every_format_carries_the_marks(ifeval, capsys):
     latex = board(capsys, ifeval.path, "--suite", "ifeval", fmt="latex")
     assert "\n‡ partial" in latex and "§ not comparable: sampling" in latex  # notes under the table
     html = board(capsys, ifeval.path, "--suite", "ifeval", fmt="html")
-    assert "<td>§ not comparable: sampling max_new_tokens 256 vs 512</td>" in html
+    assert "<td>§ not comparable: sampling max_new_tokens 256 vs 1280; ° settings" in html
     combined = board(capsys, ifeval.path, fmt="table")
     assert "  solo, IFEval prompt-strict: ‡ partial: 5 of 541 items; § not comparable" in combined
 
@@ -267,7 +293,7 @@ def test_imported_annotations_reach_the_leaderboard_marked(tmp_path, data_dir, c
         "measured-7b",
         {"win_rate": 0.0, "n": len(records)},
         records,
-        sampling=sampling(512),
+        sampling=sampling(suite="alpaca_eval"),
         judge={**judge, "parse_retries": 0},
         options={"judge_parse_retries": 0},
     )

@@ -174,9 +174,21 @@ def test_spec_mistakes_are_one_line_before_any_work(tmp_path, registry):
     assert "generation.out is set by the experiment" in _bad(tmp_path, generation={"out": "x"})
     assert "evaluation.suites" in _bad(tmp_path, evaluation={"suites": ["nosuch"]})
     assert "unknown keys ['color']" in _bad(tmp_path, color="red")
-    # sampling that differs between compared models is refused: one comparability key per suite
-    why = _bad(tmp_path, evaluation={"suites": ["ifeval"], "limit": 3})
-    assert "would sample differently (max_new_tokens 8 vs 256)" in why
+    # registry entries that sample differently (8 vs the recipe's 256 new tokens) no longer
+    # matter: every model runs the suite at its own settings, one comparability key per suite
+    from experiments.dag import build_plan
+    from experiments.spec import load_experiment
+
+    plan = build_plan(
+        load_experiment(
+            tiny_spec(
+                tmp_path, tmp_path / "s.sqlite", evaluation={"suites": ["ifeval"], "limit": 3}
+            )
+        )
+    )
+    samplings = [n.inputs["sampling"] for n in plan.evals()]
+    assert len(samplings) > 1 and all(s == samplings[0] for s in samplings)
+    assert samplings[0]["max_new_tokens"] == 1280, samplings[0]
     # the command line: exit 2, one error line, nothing written
     spec = tiny_spec(tmp_path, tmp_path / "s.sqlite", color="red")
     r = run_module("experiments", "run", str(spec))

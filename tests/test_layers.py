@@ -40,9 +40,11 @@ PUBLIC_HARNESS_MODULES = {
     "harness.comparability",
     "harness.config",
     "harness.data",
+    "harness.defaults",  # a suite's generation settings: leaderboards pick runs at them
     "harness.errors",
     "harness.flags",
     "harness.lock",
+    "harness.naming",  # a model's stored name, as `run` takes it: compare, boards, report specs
     "harness.paths",
     "harness.plugins",
     "harness.redact",

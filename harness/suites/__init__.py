@@ -11,12 +11,21 @@ import importlib
 
 from harness.errors import HarnessError
 from harness.plugins import load_plugins
-from harness.suites.base import Contribution, Metric, RunContext, Scoring, Suite, SuiteResult
+from harness.suites.base import (
+    Contribution,
+    Generation,
+    Metric,
+    RunContext,
+    Scoring,
+    Suite,
+    SuiteResult,
+)
 
 __all__ = [
     "Contribution",
     "Metric",
     "RunContext",
+    "Generation",
     "Scoring",
     "Suite",
     "SuiteResult",

@@ -24,7 +24,7 @@ from harness.errors import HarnessError
 from harness.judges import Rubric
 from harness.judges.parsers import logprob_preference
 from harness.judges.templates import alpaca_annotator, alpaca_messages
-from harness.suites.base import Contribution, Metric, Suite, SuiteResult
+from harness.suites.base import Contribution, Generation, Metric, Suite, SuiteResult
 
 
 def _import_alpaca_eval_quietly() -> None:
@@ -190,6 +190,12 @@ def _preference(value, where: str) -> float | None:
 class AlpacaEval(Suite):
     name = "alpaca_eval"
     version = "1"
+    generation = Generation(
+        2048,
+        0.0,
+        "alpaca_eval fixes none (each models_configs entry has its own): 2048 new tokens, the "
+        "most common there; greedy",
+    )
     metrics = (  # alpaca_eval reports percent
         Metric("win_rate", "AlpacaEval 2.0 win rate", 1.0, "%"),
         Metric("length_controlled_winrate", "LC win rate", 1.0, "%"),

@@ -89,6 +89,22 @@ class Metric:
 
 
 @dataclass(frozen=True)
+class Generation:
+    """How the suite's reference tool generates: every model runs the suite with these unless a
+    flag or an experiment says otherwise, so two checkpoints run with default flags are
+    comparable. What a suite leaves to the model (stop strings, the chat template) comes from the
+    model's registry entry."""
+
+    max_new_tokens: int | None
+    temperature: float = 0.0  # 0: greedy
+    source: str = ""  # where the reference fixes them, in words (shown by `runs` and --help)
+
+    def sampling(self) -> dict:
+        """The settings as SamplingParams fields."""
+        return {"max_new_tokens": self.max_new_tokens, "temperature": self.temperature}
+
+
+@dataclass(frozen=True)
 class Scoring:
     """Options that change how a suite scores (not what the model generated). Each is an explicit
     choice recorded in the run; suites that don't take one ignore it."""
@@ -119,6 +135,9 @@ class Suite(ABC):
     default_judge: str | None = None  # judged suites: the reference tool's judge
     verdicts_flag: str | None = None  # `score --judgments`/`--annotations`: the verdict file
     scoring: Scoring = Scoring()
+    # the reference tool's generation settings; a suite that declares none gets lm-eval's usual
+    # greedy 1024-token default, said so wherever the settings are shown
+    generation: Generation = Generation(1024, 0.0, "no reference setting: greedy, 1024 new tokens")
 
     @abstractmethod
     def load(self, data_dir: str | Path | None = None) -> list[dict]:

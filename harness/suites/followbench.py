@@ -58,7 +58,7 @@ from harness import data
 from harness.backends import Completion, SamplingParams
 from harness.errors import HarnessError
 from harness.judges import ParseError, Rubric
-from harness.suites.base import Contribution, Metric, Suite, SuiteResult
+from harness.suites.base import Contribution, Generation, Metric, Suite, SuiteResult
 
 CATEGORIES = ("content", "situation", "style", "format", "example", "mixed")
 LEVELS = (1, 2, 3, 4, 5)
@@ -530,6 +530,7 @@ def aggregate(records: list[dict]) -> tuple[dict, dict, list[str]]:
 class FollowBench(Suite):
     name = "followbench"
     version = "1"
+    generation = Generation(2048, 0.0, "FollowBench model_inference: greedy, 2048 new tokens")
     metrics = (  # HSR/SSR stored as fractions, shown as percent; CSL in levels (0-5)
         Metric("hsr_avg", "FollowBench HSR", 100.0, "%"),
         Metric("ssr_avg", "SSR", 100.0, "%"),

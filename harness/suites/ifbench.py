@@ -39,6 +39,7 @@ import string
 from pathlib import Path
 
 from harness import data
+from harness.suites.base import Generation
 from harness.suites.verifiable import Verdict, VerifiableSuite, accuracy_metrics, validate
 
 FILE = "IFBench_test.jsonl"
@@ -300,6 +301,11 @@ def _from_hub() -> list[dict]:
 class IFBench(VerifiableSuite):
     name = "ifbench"
     version = "1"
+    generation = Generation(
+        1280,
+        0.0,
+        "IFBench: temperature 0 (README); no token limit published, so lm-eval's IFEval 1280",
+    )
     label = "IFBench"
     metrics = accuracy_metrics(label, "prompt_level_loose_acc")  # what the paper reports
     headline_verdict = "prompt_loose"

