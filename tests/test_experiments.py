@@ -186,7 +186,7 @@ def test_spec_mistakes_are_one_line_before_any_work(tmp_path, registry):
             )
         )
     )
-    samplings = [n.inputs["sampling"] for n in plan.evals()]
+    samplings = [n.inputs["run"]["sampling"] for n in plan.evals()]
     assert len(samplings) > 1 and all(s == samplings[0] for s in samplings)
     assert samplings[0]["max_new_tokens"] == 1280, samplings[0]
     # the command line: exit 2, one error line, nothing written
@@ -353,6 +353,7 @@ def test_the_plans_evaluation_keys_are_the_runs_comparability_keys(reference):
         store.close()
 
 
+@pytest.mark.slow  # 80 s for both executors: `pytest -m slow tests/test_experiments.py -k gpus_2`
 @pytest.mark.parametrize("executor", ["local", "ray"])
 def test_training_steps_at_gpus_2_run_two_processes_with_the_local_results(
     tmp_path, reference, executor

@@ -137,12 +137,14 @@ def test_markdown_report(built):
     assert "```text\n" + HOSTILE in md  # model output fenced as text
     # the filled store's IFEval runs are --limit 6 and ecd-r3's responses imported: the summary,
     # the tables and the ablation say so
-    assert re.search(r"best baseline smollm2-135m-instruct \d+\.\d \(partial: 6 of 541 items\)", md)
+    assert re.search(
+        r"best baseline smollm2-135m-instruct \d+\.\d \(partial: 6 of 541 items; settings: ", md
+    )
     assert "> some numbers are partial (‡), not comparable" in md
     assert "‡ partial: 6 of 541 items: ecd-r3, ecd-r1, ecd-r2, smollm2-135m-instruct" in md
     ablation = md.split("**Ablation")[1].split("## Figures")[0]
     ifeval_rows = ablation.split("| *IFEval prompt-strict* |")[1].split("| *MT-Bench* |")[0]
-    assert re.search(r"\| ecd-r3 \| 6 \| [+-]\d+\.\d‡§¶ \|", ifeval_rows)
+    assert re.search(r"\| ecd-r3 \| 6 \| [+-]\d+\.\d‡§°¶ \|", ifeval_rows)
     assert "§ not comparable: sampling settings unknown for imported responses" in ablation
 
 
@@ -405,7 +407,7 @@ def test_report_and_compare_print_the_same_interval(built, filled, capsys):
         header, values = printed[0].split(","), printed[1]
         row = by_suite[(suite_of(suite).headline.label, "ecd-r1")]
         assert f'"{row[3]}"' in values, (header, values, row)  # the CI cell, as compare prints it
-        assert row[2].rstrip("‡§¶") in values  # the delta
+        assert row[2].rstrip("‡§¶°") in values  # the delta
 
 
 def test_what_changed_is_compare_items(built, filled, capsys):

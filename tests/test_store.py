@@ -410,7 +410,7 @@ def _corrupt_store(path) -> bytes:
     return bytes(data)
 
 
-def test_a_damaged_store_is_refused_in_one_line_and_never_written(tmp_path, capsys):
+def test_a_damaged_store_is_refused_in_one_line_and_never_written(tmp_path, capsys, data_dir):
     """`PRAGMA quick_check` on open: `show` says so in one line instead of a traceback, and `score`
     refuses it before writing anything into it."""
     from leaderboards.__main__ import main as leaderboards
@@ -419,7 +419,9 @@ def test_a_damaged_store_is_refused_in_one_line_and_never_written(tmp_path, caps
     damaged = _corrupt_store(path)
     assert leaderboards(["show", "--store", str(path)]) == 2
     responses = tmp_path / "r.jsonl"
-    responses.write_text(json.dumps({"prompt": "Say hi.", "response": "hi"}) + "\n")
+    with open(data_dir / "ifeval" / "input_data.jsonl") as f:  # a valid file: only the store is bad
+        prompt = json.loads(f.readline())["prompt"]
+    responses.write_text(json.dumps({"prompt": prompt, "response": "hi"}) + "\n")
     argv = ["score", "--suite", "ifeval", "--responses", str(responses), "--model", "m"]
     assert main([*argv, "--store", str(path), "--quiet"]) == 2
     for err in capsys.readouterr().err.splitlines():

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
 import yaml
 from test_training import TINY_RECIPE, tiny_base, write_export  # noqa: F401 (fixture)
 
@@ -132,6 +133,7 @@ def _gone(procs: list[psutil.Process], timeout: float = 30) -> bool:
     return not alive
 
 
+@pytest.mark.slow  # 35-130 s: `pytest -m slow tests/test_training_multiprocess.py`
 def test_kill_9_of_a_rank_and_of_the_launcher_resumes(tmp_path, tiny_base):  # noqa: F811
     """Killed twice: the rerun resumes from the last checkpoint every rank finished, never from one
     whose marker is missing, and ends on the uninterrupted run's losses."""
