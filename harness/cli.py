@@ -17,6 +17,7 @@ from harness.errors import ArgumentParser, HarnessError, run_cli
 from harness.flags import (
     EPILOG,
     PROG,
+    HelpFormatter,
     add_run_parser,
     add_score_settings,
     help_groups,
@@ -43,7 +44,7 @@ def _add_score(sub) -> None:
         "model_answer JSONL (judged) or model_judgment JSONL (--judgments); AlpacaEval a "
         "model_outputs.json (judged) or annotations.json (--annotations).",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     groups = help_groups(p)
     groups["data"].add_argument(

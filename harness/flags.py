@@ -9,6 +9,7 @@ build flags from config dataclasses.
 from __future__ import annotations
 
 import argparse
+import copy
 import typing
 from collections.abc import Iterable
 from dataclasses import Field, fields
@@ -48,6 +49,17 @@ table says how many); 1 nothing could be scored; 2 bad input (one line on stderr
 SCORE_SETTINGS = ("data_dir", "output", "store", "quiet")
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """A setting's help given as a function (`validate.setting`) is made only when --help is
+    printed: some read every suite (1.5 s), which no parsed command line needs."""
+
+    def _format_action(self, action: argparse.Action) -> str:
+        if callable(action.help):
+            action = copy.copy(action)
+            action.help = action.help()
+        return super()._format_action(action)
+
+
 def help_groups(parser: argparse.ArgumentParser) -> dict[str, argparse._ArgumentGroup]:
     """--help's sections (model, sampling, judge, data, output), in that order."""
     return {name: parser.add_argument_group(name) for name in GROUPS}
@@ -63,12 +75,11 @@ def add_settings(
         if not f.metadata.get("flag") or (names is not None and f.name not in names):
             continue
         meta = f.metadata
-        text = meta["help"] if isinstance(meta["help"], str) else meta["help"]()
         groups[meta["group"]].add_argument(
             "--" + f.name.replace("_", "-"),
             dest=f.name,
             default=f.default,
-            help=text,
+            help=meta["help"],  # a function: called by HelpFormatter, for --help only
             **({"metavar": meta["metavar"]} if meta["metavar"] else {}),
             **_reader(f, hints[f.name]),
         )
@@ -96,7 +107,7 @@ def add_run_parser(sub) -> None:
         description="Generate responses for a suite with a model and score them. Results go to "
         "the store and, with --output, to a JSON file.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     groups = help_groups(p)
     groups["data"].add_argument(
