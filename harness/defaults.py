@@ -11,10 +11,15 @@ choose runs at the suite's defaults unless told otherwise.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from harness.backends.base import SamplingParams
 from harness.comparability import MODEL_SPECIFIC, shared_sampling
 from harness.registry import ModelSpec
 from harness.suites import Suite
+
+if TYPE_CHECKING:
+    from harness.store import Run
 
 # what a suite leaves to the model, in words (`run --help`)
 MODEL_OWNED = ", ".join(MODEL_SPECIFIC) + " (and the chat template)"
@@ -47,6 +52,13 @@ def non_default(suite: Suite, sampling: dict | None) -> dict | None:
     defaults = default_sampling(suite)
     keys = sorted(set(shared) | set(defaults))
     return {k: shared.get(k) for k in keys if shared.get(k) != defaults.get(k)}
+
+
+def run_sampling(run: Run) -> dict | None:
+    """The sampling a stored run used: its comparability key's (None for imported responses),
+    else, for a run recorded without one, its config's."""
+    key = run.comparability or {}
+    return key["sampling"] if "sampling" in key else run.config.get("sampling")
 
 
 def describe(changed: dict | None) -> str:

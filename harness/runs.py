@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 
 from harness.data import write_json_atomic, write_jsonl_atomic
-from harness.defaults import describe, non_default
+from harness.defaults import describe, non_default, run_sampling
 from harness.errors import HarnessError
 from harness.naming import display_names, run_name
 from harness.store import Run, Store
@@ -28,9 +28,7 @@ def settings_of(run: Run) -> str:
     """The run's settings that differ from its suite's defaults, in words."""
     if run.suite not in suite_names():
         return "unknown suite"
-    key = run.comparability or {}
-    sampling = key["sampling"] if "sampling" in key else run.config.get("sampling")
-    return describe(non_default(get_suite(run.suite), sampling))
+    return describe(non_default(get_suite(run.suite), run_sampling(run)))
 
 
 def rows(store: Store, model: str | None = None, suite: str | None = None) -> list[list[str]]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.comparability import differences, digest
-from harness.defaults import default_sampling, non_default
+from harness.defaults import default_sampling, non_default, run_sampling
 from harness.defaults import describe as describe_settings
 from harness.errors import HarnessError
 from harness.naming import display_names, run_name
@@ -127,9 +127,7 @@ RULE = (
 def changed_settings(run: Run) -> dict | None:
     """The run's sampling settings that differ from its suite's defaults ({}: none; None:
     unknown, for imported responses)."""
-    key = run.comparability or {}
-    sampling = key.get("sampling") if "sampling" in key else run.config.get("sampling")
-    return non_default(suite_of(run.suite), sampling)
+    return non_default(suite_of(run.suite), run_sampling(run))
 
 
 def at_defaults(run: Run) -> bool:
